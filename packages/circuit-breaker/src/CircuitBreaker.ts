@@ -1,0 +1,499 @@
+/**
+ * A circuit breaker for Effect: it stops a retry loop from turning a partial outage of an upstream into a full one.
+ *
+ * The breaker has three states.
+ *
+ * - **Closed**: calls run. Each failure adds to a count of consecutive failures and each success resets it. The
+ *   `failureThreshold`-th consecutive failure opens the breaker.
+ * - **Open**: calls fail at once with {@link CircuitBreakerOpen}, without running. When the `cooldown` has passed,
+ *   read from `Clock`, the breaker moves to HalfOpen by itself.
+ * - **HalfOpen**: one trial call runs at a time and every other call is rejected. `successThreshold` successful
+ *   trials in a row close the breaker; a failed trial opens it again for a fresh cooldown.
+ *
+ * Put the breaker outside the retry, with {@link retry} or {@link untilOpen}, so that one logical call is one outcome
+ * and an open breaker ends the retry at once. Put a timeout inside `protect`, so that a hung call counts as a failure.
+ *
+ * **Gotchas**
+ *
+ * - An interrupted call counts as neither success nor failure. An interrupted trial frees the trial slot.
+ * - Calls admitted before the breaker opened may still finish afterwards. Their outcomes are ignored.
+ * - Every `protect` of one breaker shares one circuit. Use one breaker per upstream.
+ *
+ * @since 0.1.0
+ */
+import type * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import type * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import * as internal from "./internal/circuitBreaker.js"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = internal.TypeId
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * A circuit breaker guarding one upstream.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Effect } from "effect"
+ *
+ * // Apps that hold several breakers keep the service values and call them directly.
+ * const program = Effect.gen(function* () {
+ *   const payments = yield* CircuitBreaker.make({ name: "payments", failureThreshold: 5, cooldown: "30 seconds" })
+ *   const charge = payments.protect(Effect.succeed("charged"))
+ *   const result = yield* charge
+ *   const state = yield* payments.state
+ *   return { result, state: state._tag }
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CircuitBreaker {
+  readonly [TypeId]: TypeId
+  /** The name given in the options, used in logs, transitions and rejections. */
+  readonly name: string
+  /**
+   * Runs `effect` if the breaker admits it and records its outcome, or fails with {@link CircuitBreakerOpen} without
+   * running it.
+   */
+  readonly protect: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitBreakerOpen, R>
+  /** The current state, read at the current `Clock` time. */
+  readonly state: Effect.Effect<State>
+  /**
+   * Every state change from the moment the stream is run, each published once, in the order it happened.
+   */
+  readonly transitions: Stream.Stream<Transition>
+}
+
+/**
+ * The service tag of the breaker that {@link layer} provides.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function* () {
+ *   const breaker = yield* CircuitBreaker.CircuitBreaker
+ *   yield* Effect.log(`using breaker ${breaker.name}`)
+ * })
+ *
+ * program.pipe(Effect.provide(CircuitBreaker.layer({ failureThreshold: 5, cooldown: "30 seconds" })))
+ * ```
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const CircuitBreaker: Context.Tag<CircuitBreaker, CircuitBreaker> = internal.tag
+
+/**
+ * The options of a breaker.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const options: CircuitBreaker.Options = {
+ *   name: "llm-api",
+ *   failureThreshold: 5,
+ *   successThreshold: 2,
+ *   cooldown: "30 seconds",
+ *   // A 400 is the caller's mistake, not a sign that the upstream is failing.
+ *   isFailure: (error) => !(error instanceof Error && error.message.includes("400"))
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Consecutive failures in Closed that open the breaker. An integer of at least 1. */
+  readonly failureThreshold: number
+  /** Successful trials in a row in HalfOpen that close the breaker. An integer of at least 1; default 1. */
+  readonly successThreshold?: number | undefined
+  /** How long the breaker stays Open before a trial may run. A finite duration above zero. */
+  readonly cooldown: Duration.DurationInput
+  /** The name used in logs, transitions and rejections. A non-empty string; default `"default"`. */
+  readonly name?: string | undefined
+  /**
+   * Decides whether a typed failure counts against the upstream. Default: every failure counts. A failure for which
+   * it returns `false` counts as neither success nor failure. Defects always count as failures. If it throws, the
+   * call counts as a failure and the throw is logged.
+   */
+  readonly isFailure?: ((error: unknown) => boolean) | undefined
+}
+
+/**
+ * The state of a breaker, with what a dashboard shows.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Duration } from "effect"
+ *
+ * const describe = (state: CircuitBreaker.State): string => {
+ *   switch (state._tag) {
+ *     case "Closed":
+ *       return `closed, ${state.consecutiveFailures} consecutive failures`
+ *     case "Open":
+ *       return `open for ${Duration.format(state.remainingCooldown)} more`
+ *     case "HalfOpen":
+ *       return `half-open, ${state.trialSuccesses} trial successes`
+ *   }
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type State = Closed | Open | HalfOpen
+
+/**
+ * Calls run; failures are counted.
+ *
+ * @example
+ * ```ts
+ * import type { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const closed: CircuitBreaker.Closed = { _tag: "Closed", consecutiveFailures: 2 }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Closed {
+  readonly _tag: "Closed"
+  /** Failures in a row since the last success or since the breaker closed. */
+  readonly consecutiveFailures: number
+}
+
+/**
+ * Calls are rejected until the cooldown ends.
+ *
+ * @example
+ * ```ts
+ * import type { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Duration } from "effect"
+ *
+ * const open: CircuitBreaker.Open = { _tag: "Open", remainingCooldown: Duration.seconds(12) }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Open {
+  readonly _tag: "Open"
+  /** Time left until the breaker moves to HalfOpen. */
+  readonly remainingCooldown: Duration.Duration
+}
+
+/**
+ * One trial call at a time decides whether the breaker closes or opens again.
+ *
+ * @example
+ * ```ts
+ * import type { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const halfOpen: CircuitBreaker.HalfOpen = { _tag: "HalfOpen", trialSuccesses: 1, trialRunning: false }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HalfOpen {
+  readonly _tag: "HalfOpen"
+  /** Successful trials since the breaker became HalfOpen. */
+  readonly trialSuccesses: number
+  /** Whether a trial call is running now, so that other calls are rejected. */
+  readonly trialRunning: boolean
+}
+
+/**
+ * A change of state, published on {@link CircuitBreaker.transitions}.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Effect, Stream } from "effect"
+ *
+ * const logOpenings = Effect.gen(function* () {
+ *   const breaker = yield* CircuitBreaker.CircuitBreaker
+ *   yield* breaker.transitions.pipe(
+ *     Stream.filter((transition) => transition.to === "Open"),
+ *     Stream.runForEach((transition) => Effect.log(`${transition.name} opened at ${transition.at}`))
+ *   )
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Transition {
+  /** The breaker's name. */
+  readonly name: string
+  readonly from: State["_tag"]
+  readonly to: State["_tag"]
+  /** Epoch milliseconds, read from `Clock`, of the event that caused the change. */
+  readonly at: number
+}
+
+/**
+ * The failure of a call that the breaker rejected without running it.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Duration, Effect } from "effect"
+ *
+ * const fetchQuote = Effect.succeed(42)
+ *
+ * const withFallback = CircuitBreaker.protect(fetchQuote).pipe(
+ *   Effect.catchTag("CircuitBreakerOpen", (rejection) =>
+ *     Effect.logWarning(`${rejection.name} is ${rejection.state}; retry in ${Duration.format(rejection.retryAfter)}`).pipe(
+ *       Effect.as(0)
+ *     )
+ *   )
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CircuitBreakerOpen extends Data.TaggedError("CircuitBreakerOpen")<{
+  /** The name of the breaker that rejected the call. */
+  readonly name: string
+  /** `"Open"` while the cooldown runs, `"HalfOpen"` while another call holds the trial slot. */
+  readonly state: "Open" | "HalfOpen"
+  /** The remaining cooldown; zero while a HalfOpen trial runs. */
+  readonly retryAfter: Duration.Duration
+}> {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return this.state === "Open"
+      ? `Circuit breaker "${this.name}" is open; retry after ${Duration.format(this.retryAfter)}`
+      : `Circuit breaker "${this.name}" is half-open and a trial call is running`
+  }
+}
+
+/**
+ * Returns `true` when `u` is a {@link CircuitBreakerOpen} rejection.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const shouldAlert = (error: unknown) => !CircuitBreaker.isCircuitBreakerOpen(error)
+ * ```
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isCircuitBreakerOpen: (u: unknown) => u is CircuitBreakerOpen = internal.isCircuitBreakerOpen
+
+/**
+ * Creates a breaker whose timer fiber lives in the current scope. Closing the scope stops the timer.
+ *
+ * Invalid options are a defect (`IllegalArgumentException`) whose message names the option, the value and the
+ * allowed range.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.scoped(
+ *   Effect.gen(function* () {
+ *     const breaker = yield* CircuitBreaker.make({ name: "search", failureThreshold: 3, cooldown: "10 seconds" })
+ *     return yield* breaker.protect(Effect.succeed("results"))
+ *   })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (options: Options) => Effect.Effect<CircuitBreaker, never, Scope.Scope> = internal.make
+
+/**
+ * Provides a {@link CircuitBreaker} built from `options`. Every effect that uses the layer's output shares the one
+ * circuit, so provide it once for all workers that call the same upstream.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Effect } from "effect"
+ *
+ * const CompletionBreaker = CircuitBreaker.layer({ name: "llm-api", failureThreshold: 5, cooldown: "30 seconds" })
+ *
+ * const program = CircuitBreaker.protect(Effect.succeed("completion")).pipe(Effect.provide(CompletionBreaker))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: (options: Options) => Layer.Layer<CircuitBreaker> = internal.layer
+
+/**
+ * Provides a {@link CircuitBreaker} whose options are read from `Config`. Invalid values fail the layer with a
+ * `ConfigError` that names the option, the value and the allowed range.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Config } from "effect"
+ *
+ * const BreakerFromEnv = CircuitBreaker.layerConfig({
+ *   name: Config.succeed("payments"),
+ *   failureThreshold: Config.integer("PAYMENTS_BREAKER_FAILURE_THRESHOLD"),
+ *   cooldown: Config.duration("PAYMENTS_BREAKER_COOLDOWN")
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig: (
+  config: Config.Config.Wrap<Options>
+) => Layer.Layer<CircuitBreaker, ConfigError.ConfigError> = internal.layerConfig
+
+/**
+ * Runs `effect` through the breaker in the context.
+ *
+ * The outcome counts as a failure when the effect fails with an error that `isFailure` accepts or dies, as a success
+ * when it succeeds, and as nothing when it is interrupted.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { HttpClient } from "@effect/platform"
+ * import { Effect } from "effect"
+ *
+ * const listModels = HttpClient.get("http://127.0.0.1:8080/v1/models").pipe(
+ *   Effect.flatMap((response) => response.json),
+ *   CircuitBreaker.protect
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const protect: <A, E, R>(
+  effect: Effect.Effect<A, E, R>
+) => Effect.Effect<A, E | CircuitBreakerOpen, R | CircuitBreaker> = internal.protect
+
+/**
+ * The state of the breaker in the context.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Effect } from "effect"
+ *
+ * const report = CircuitBreaker.state.pipe(Effect.flatMap((state) => Effect.log(`breaker is ${state._tag}`)))
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const state: Effect.Effect<State, never, CircuitBreaker> = internal.state
+
+/**
+ * The transitions of the breaker in the context.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Stream } from "effect"
+ *
+ * const firstOpening = CircuitBreaker.transitions.pipe(
+ *   Stream.filter((transition) => transition.to === "Open"),
+ *   Stream.take(1),
+ *   Stream.runCollect
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const transitions: Stream.Stream<Transition, never, CircuitBreaker> = internal.transitions
+
+/**
+ * Retries `effect` on `schedule`, running every attempt through the breaker in the context.
+ *
+ * A rejected attempt ends the retry at once with the {@link CircuitBreakerOpen} rejection: no further attempt and no
+ * further sleep. When the breaker opens while the retry sleeps, the next attempt is rejected without reaching the
+ * upstream, and the retry ends there.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Effect, Schedule } from "effect"
+ *
+ * const callUpstream = Effect.fail("503 Service Unavailable")
+ *
+ * const program = callUpstream.pipe(
+ *   CircuitBreaker.retry(Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(10)))),
+ *   Effect.catchTag("CircuitBreakerOpen", () => Effect.succeed("served from cache"))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const retry: {
+  <Out, E, R2>(
+    schedule: Schedule.Schedule<Out, NoInfer<E>, R2>
+  ): <A, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitBreakerOpen, R | R2 | CircuitBreaker>
+  <A, E, R, Out, R2>(
+    effect: Effect.Effect<A, E, R>,
+    schedule: Schedule.Schedule<Out, NoInfer<E>, R2>
+  ): Effect.Effect<A, E | CircuitBreakerOpen, R | R2 | CircuitBreaker>
+} = internal.retry
+
+/**
+ * Wraps a retry schedule so that it stops at once when an attempt was rejected by a breaker, for users who call
+ * `Effect.retry` around {@link protect} themselves.
+ *
+ * The wrapped schedule never sees a rejection, so its own input checks only meet the upstream's errors. Its output
+ * is `undefined` when the very first attempt was rejected.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Effect, Schedule } from "effect"
+ *
+ * const callUpstream = Effect.fail("503 Service Unavailable")
+ *
+ * const program = CircuitBreaker.protect(callUpstream).pipe(
+ *   Effect.retry(CircuitBreaker.untilOpen(Schedule.spaced("1 second").pipe(Schedule.compose(Schedule.recurs(5)))))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category schedules
+ */
+export const untilOpen: <Out, In, R>(
+  schedule: Schedule.Schedule<Out, In, R>
+) => Schedule.Schedule<Out | undefined, In | CircuitBreakerOpen, R> = internal.untilOpen
