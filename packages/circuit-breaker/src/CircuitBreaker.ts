@@ -34,12 +34,31 @@ import type * as Stream from "effect/Stream"
 import * as internal from "./internal/circuitBreaker.js"
 
 /**
+ * The unique identifier of a {@link CircuitBreaker} value.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const isBreaker = (u: unknown): u is CircuitBreaker.CircuitBreaker =>
+ *   typeof u === "object" && u !== null && CircuitBreaker.TypeId in u
+ * ```
+ *
  * @since 0.1.0
  * @category type ids
  */
 export const TypeId: unique symbol = internal.TypeId
 
 /**
+ * The type of {@link TypeId}.
+ *
+ * @example
+ * ```ts
+ * import type { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * type HasBreakerId = { readonly [K in CircuitBreaker.TypeId]: CircuitBreaker.TypeId }
+ * ```
+ *
  * @since 0.1.0
  * @category type ids
  */

@@ -114,7 +114,7 @@ describe("machine", () => {
             expect(state.consecutiveFailures).toBeLessThan(policy.failureThreshold)
           }
           if (state._tag === "HalfOpen") {
-            // At most one trial runs in a HalfOpen period, and the state says whether one does.
+            // At most one trial runs in a HalfOpen period, and `trialRunning` is true exactly while one does.
             const running = inFlight.filter((call) => call.trial && call.generation >= halfOpenSince)
             expect(running.length).toBe(state.trialRunning ? 1 : 0)
             expect(state.trialSuccesses).toBeLessThan(policy.successThreshold)

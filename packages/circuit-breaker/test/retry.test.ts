@@ -76,7 +76,7 @@ describe("retry", () => {
         const error = yield* Fiber.join(retrying)
 
         assert.isTrue(CircuitBreaker.isCircuitBreakerOpen(error))
-        // One call from the retry's first attempt plus the five that tripped the breaker, and no more.
+        // Only the retry's first attempt reached the upstream: the attempt after the sleep was rejected.
         expect(yield* Ref.get(calls)).toBe(1)
       }).pipe(Effect.provide(breakerLayer(5)))
     })
