@@ -10,8 +10,9 @@
  * - **HalfOpen**: one trial call runs at a time and every other call is rejected. `successThreshold` successful
  *   trials in a row close the breaker; a failed trial opens it again for a fresh cooldown.
  *
- * Put the breaker outside the retry, with {@link retry} or {@link untilOpen}, so that one logical call is one outcome
- * and an open breaker ends the retry at once. Put a timeout inside `protect`, so that a hung call counts as a failure.
+ * Retry through the breaker with {@link retry} or {@link untilOpen}: every attempt is one outcome, and an open breaker
+ * ends the retry at once instead of letting it sleep and call again. Put a timeout inside `protect`, so that a hung
+ * call counts as a failure.
  *
  * **Gotchas**
  *
@@ -32,6 +33,7 @@ import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as internal from "./internal/circuitBreaker.js"
+import * as keyedInternal from "./internal/keyed.js"
 
 /**
  * The unique identifier of a {@link CircuitBreaker} value.
@@ -270,6 +272,8 @@ export interface HalfOpen {
 export interface Transition {
   /** The breaker's name. */
   readonly name: string
+  /** The key of the circuit that changed, for keyed breakers; absent for a single breaker. */
+  readonly key?: string
   readonly from: State["_tag"]
   readonly to: State["_tag"]
   /** Epoch milliseconds, read from `Clock`, of the event that caused the change. */
@@ -301,7 +305,9 @@ export interface Transition {
 export class CircuitBreakerOpen extends Data.TaggedError("CircuitBreakerOpen")<{
   /** The name of the breaker that rejected the call. */
   readonly name: string
-  /** `"Open"` while the cooldown runs, `"HalfOpen"` while another call holds the trial slot. */
+  /** The key of the circuit that rejected the call, for keyed breakers; absent for a single breaker. */
+  readonly key?: string
+  /** `"Open"` while the cooldown runs, `"HalfOpen"` while another call runs as the trial. */
   readonly state: "Open" | "HalfOpen"
   /** The remaining cooldown; zero while a HalfOpen trial runs. */
   readonly retryAfter: Duration.Duration
@@ -462,8 +468,9 @@ export const transitions: Stream.Stream<Transition, never, CircuitBreaker> = int
  * Retries `effect` on `schedule`, running every attempt through the breaker in the context.
  *
  * A rejected attempt ends the retry at once with the {@link CircuitBreakerOpen} rejection: no further attempt and no
- * further sleep. When the breaker opens while the retry sleeps, the next attempt is rejected without reaching the
- * upstream, and the retry ends there.
+ * further sleep. When other callers open the breaker while the retry sleeps, the next attempt is rejected without
+ * reaching the upstream, and the retry ends there, unless the cooldown has ended by then: the attempt then runs as the
+ * trial call. Keep each delay of the schedule below the cooldown if a retry must never outlast an opening.
  *
  * @example
  * ```ts
@@ -516,3 +523,179 @@ export const retry: {
 export const untilOpen: <Out, In, R>(
   schedule: Schedule.Schedule<Out, In, R>
 ) => Schedule.Schedule<Out | undefined, In | CircuitBreakerOpen, R> = internal.untilOpen
+
+/**
+ * The unique identifier of a {@link KeyedCircuitBreaker} value.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const isKeyed = (u: unknown): u is CircuitBreaker.KeyedCircuitBreaker =>
+ *   typeof u === "object" && u !== null && CircuitBreaker.KeyedTypeId in u
+ * ```
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export const KeyedTypeId: unique symbol = keyedInternal.KeyedTypeId
+
+/**
+ * The type of {@link KeyedTypeId}.
+ *
+ * @example
+ * ```ts
+ * import type { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * type HasKeyedId = { readonly [K in CircuitBreaker.KeyedTypeId]: CircuitBreaker.KeyedTypeId }
+ * ```
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export type KeyedTypeId = typeof KeyedTypeId
+
+/**
+ * One independent circuit per string key (an origin, a tenant, a model), all with the same options.
+ *
+ * A circuit is created on first use, at most one per key however many fibers use the key at once. Memory stays
+ * bounded: circuits idle for longer than `idleTimeToLive` are dropped, and `maxKeys` caps how many are kept. The
+ * breaker owns at most one timer fiber, which runs only while some circuit is Open, so idle keys cost no CPU.
+ *
+ * **Gotchas**
+ *
+ * - A circuit in its initial state takes no memory, so a key whose calls all succeed is never stored and
+ *   {@link KeyedCircuitBreaker.size} does not count it.
+ * - An Open circuit in its cooldown, or a HalfOpen one whose trial runs, is never dropped for being idle. When the map
+ *   is full, Closed circuits are evicted first, least recently used first.
+ * - Metrics and logs carry the key. Keys come from your code, so keep them bounded and free of secrets.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function* () {
+ *   const perModel = yield* CircuitBreaker.keyed({ name: "llm", failureThreshold: 5, cooldown: "30 seconds" })
+ *   const answer = yield* perModel.protect(Effect.succeed("hello"), "model-a")
+ *   const modelB = yield* Effect.succeed("hi").pipe(perModel.protect("model-b"))
+ *   const state = yield* perModel.state("model-a")
+ *   return { answer, modelB, state: state._tag }
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeyedCircuitBreaker {
+  readonly [KeyedTypeId]: KeyedTypeId
+  /** The name given in the options, used in logs, transitions and rejections. */
+  readonly name: string
+  /**
+   * Runs `effect` through the circuit of `key`, as {@link CircuitBreaker.protect} does for a single breaker. The
+   * rejection carries the key.
+   */
+  readonly protect: {
+    (key: string): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitBreakerOpen, R>
+    <A, E, R>(effect: Effect.Effect<A, E, R>, key: string): Effect.Effect<A, E | CircuitBreakerOpen, R>
+  }
+  /** The state of the circuit of `key`; a key with no stored circuit reads as Closed with no failures. */
+  readonly state: (key: string) => Effect.Effect<State>
+  /** Every state change of every circuit from the moment the stream is run, each carrying its key. */
+  readonly transitions: Stream.Stream<Transition>
+  /** How many circuits are stored now, after dropping idle ones. */
+  readonly size: Effect.Effect<number>
+}
+
+/**
+ * The service tag of the keyed breaker that {@link layerKeyed} provides.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Effect } from "effect"
+ *
+ * const callTenant = (tenant: string) =>
+ *   Effect.flatMap(CircuitBreaker.KeyedCircuitBreaker, (breakers) => breakers.protect(Effect.succeed(tenant), tenant))
+ * ```
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const KeyedCircuitBreaker: Context.Tag<KeyedCircuitBreaker, KeyedCircuitBreaker> = keyedInternal.tag
+
+/**
+ * The options of a keyed breaker: those of a single breaker, applied to every key, plus the memory bounds.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const options: CircuitBreaker.KeyedOptions = {
+ *   name: "origins",
+ *   failureThreshold: 5,
+ *   cooldown: "30 seconds",
+ *   idleTimeToLive: "15 minutes",
+ *   maxKeys: 50_000
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeyedOptions extends Options {
+  /**
+   * How long a circuit may go unused before it is dropped, so that the key starts again Closed. A finite duration
+   * above zero; default 10 minutes.
+   */
+  readonly idleTimeToLive?: Duration.DurationInput | undefined
+  /** The maximum number of circuits kept at once. An integer of at least 1; default 10,000. */
+  readonly maxKeys?: number | undefined
+}
+
+/**
+ * Creates a keyed breaker whose timer fiber lives in the current scope.
+ *
+ * Invalid options are a defect (`IllegalArgumentException`) whose message names the option, the value and the
+ * allowed range.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.scoped(
+ *   Effect.gen(function* () {
+ *     const breakers = yield* CircuitBreaker.keyed({ failureThreshold: 3, cooldown: "10 seconds", maxKeys: 1_000 })
+ *     return yield* breakers.protect(Effect.succeed("ok"), "https://api.example.com")
+ *   })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const keyed: (options: KeyedOptions) => Effect.Effect<KeyedCircuitBreaker, never, Scope.Scope> =
+  keyedInternal.make
+
+/**
+ * Provides a {@link KeyedCircuitBreaker} built from `options`.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Effect } from "effect"
+ *
+ * const PerTenant = CircuitBreaker.layerKeyed({ name: "tenants", failureThreshold: 5, cooldown: "1 minute" })
+ *
+ * const program = Effect.flatMap(CircuitBreaker.KeyedCircuitBreaker, (breakers) => breakers.state("tenant-42")).pipe(
+ *   Effect.provide(PerTenant)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerKeyed: (options: KeyedOptions) => Layer.Layer<KeyedCircuitBreaker> = keyedInternal.layer

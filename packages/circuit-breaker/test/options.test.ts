@@ -72,6 +72,12 @@ describe("options", () => {
       { ...valid, isFailure: true },
       "isFailure: expected a function from the error to a boolean, got true"
     ],
+    ["name null", { ...valid, name: null }, "name: expected a non-empty string, got null"],
+    [
+      "successThreshold null",
+      { ...valid, successThreshold: null },
+      "successThreshold: expected an integer of at least 1, got null"
+    ],
     ["options null", null, "expected an object with failureThreshold and cooldown, got null"]
   ]
 
@@ -135,6 +141,7 @@ describe("layerConfig", () => {
       assert.isTrue(failure._tag === "Some")
       if (failure._tag !== "Some") return
       expect(failure.value._op).toBe("InvalidData")
+      if (failure.value._op === "InvalidData") expect(failure.value.path).toEqual(["failureThreshold"])
       expect(String(failure.value)).toContain("failureThreshold: expected an integer of at least 1, got 0")
     })
   )

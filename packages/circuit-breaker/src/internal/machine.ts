@@ -82,7 +82,9 @@ export const initial: Closed = { _tag: "Closed", generation: 0, consecutiveFailu
 
 const rejectedWhileTrialRuns: Admission = { admitted: false, state: "HalfOpen", retryAfterMillis: 0 }
 
-const closed = (generation: number): Closed => ({ _tag: "Closed", generation, consecutiveFailures: 0 })
+// Returns `initial` itself for generation 0, so that a store can tell a circuit that needs no storage by identity.
+const closed = (generation: number): Closed =>
+  generation === 0 ? initial : { _tag: "Closed", generation, consecutiveFailures: 0 }
 
 const open = (generation: number, now: number, policy: Policy): Open => ({
   _tag: "Open",

@@ -36,29 +36,40 @@ const describe = (value: unknown): string => {
   return String(value)
 }
 
-const invalid = (option: string, value: unknown, allowed: string): string =>
+/** @internal */
+export const invalid = (option: string, value: unknown, allowed: string): string =>
   `Invalid circuit breaker option ${option}: expected ${allowed}, got ${describe(value)}`
 
-const checkInteger = (option: string, value: unknown): string | undefined =>
+/**
+ * Checks an option that must be a safe integer of at least 1, returning the message when it is not.
+ *
+ * @internal
+ */
+export const checkInteger = (option: string, value: unknown): string | undefined =>
   typeof value === "number" && Number.isSafeInteger(value) && value >= 1
     ? undefined
     : invalid(option, value, "an integer of at least 1")
 
-const decodeCooldown = (value: unknown): Either.Either<Duration.Duration, string> => {
+/**
+ * Decodes a positive, finite duration option.
+ *
+ * @internal
+ */
+export const decodeDuration = (option: string, value: unknown): Either.Either<Duration.Duration, string> => {
   const allowed = 'a finite duration above zero, such as "30 seconds" or a number of milliseconds'
   // `Duration.decodeUnknown` accepts NaN and negative numbers as inputs, so the number checks come first.
   if (typeof value === "number" && !(value > 0)) {
-    return Either.left(invalid("cooldown", value, allowed))
+    return Either.left(invalid(option, value, allowed))
   }
 
   const decoded = Duration.decodeUnknown(value)
   if (decoded._tag === "None") {
-    return Either.left(invalid("cooldown", value, allowed))
+    return Either.left(invalid(option, value, allowed))
   }
 
   const duration = decoded.value
   if (!Duration.isFinite(duration) || Duration.toMillis(duration) <= 0) {
-    return Either.left(invalid("cooldown", value, allowed))
+    return Either.left(invalid(option, value, allowed))
   }
 
   return Either.right(duration)
@@ -78,7 +89,7 @@ export const resolve = (options: unknown): Either.Either<ResolvedOptions, string
   }
 
   const input = options as Record<string, unknown>
-  const name = input.name ?? defaultName
+  const name = input.name === undefined ? defaultName : input.name
   if (typeof name !== "string" || name.length === 0) {
     return Either.left(invalid("name", name, "a non-empty string"))
   }
@@ -89,13 +100,13 @@ export const resolve = (options: unknown): Either.Either<ResolvedOptions, string
     return Either.left(failureError)
   }
 
-  const successThreshold = input.successThreshold ?? 1
+  const successThreshold = input.successThreshold === undefined ? 1 : input.successThreshold
   const successError = checkInteger("successThreshold", successThreshold)
   if (successError !== undefined) {
     return Either.left(successError)
   }
 
-  const cooldown = decodeCooldown(input.cooldown)
+  const cooldown = decodeDuration("cooldown", input.cooldown)
   if (Either.isLeft(cooldown)) {
     return Either.left(cooldown.left)
   }
@@ -114,3 +125,58 @@ export const resolve = (options: unknown): Either.Either<ResolvedOptions, string
     isFailure: isFailure as ((error: unknown) => boolean) | undefined
   })
 }
+
+/**
+ * The options of a keyed breaker, after validation and defaults.
+ *
+ * @internal
+ */
+export interface ResolvedKeyedOptions extends ResolvedOptions {
+  readonly idleTimeToLive: Duration.Duration
+  readonly idleTimeToLiveMillis: number
+  readonly maxKeys: number
+}
+
+/** @internal */
+export const defaultIdleTimeToLive = Duration.minutes(10)
+
+/** @internal */
+export const defaultMaxKeys = 10_000
+
+/**
+ * Validates the options of a keyed breaker: those of a single breaker, plus `idleTimeToLive` and `maxKeys`.
+ *
+ * @internal
+ */
+export const resolveKeyed = (options: unknown): Either.Either<ResolvedKeyedOptions, string> =>
+  Either.flatMap(resolve(options), (base) => {
+    const input = options as Record<string, unknown>
+    const idleTimeToLive = decodeDuration(
+      "idleTimeToLive",
+      input.idleTimeToLive === undefined ? defaultIdleTimeToLive : input.idleTimeToLive
+    )
+    if (Either.isLeft(idleTimeToLive)) {
+      return Either.left(idleTimeToLive.left)
+    }
+
+    const maxKeys = input.maxKeys === undefined ? defaultMaxKeys : input.maxKeys
+    const maxKeysError = checkInteger("maxKeys", maxKeys)
+    if (maxKeysError !== undefined) {
+      return Either.left(maxKeysError)
+    }
+
+    return Either.right({
+      ...base,
+      idleTimeToLive: idleTimeToLive.right,
+      idleTimeToLiveMillis: Duration.toMillis(idleTimeToLive.right),
+      maxKeys: maxKeys as number
+    })
+  })
+
+/**
+ * Returns the option a validation message names, for the path of a `ConfigError`.
+ *
+ * @internal
+ */
+export const optionNameOf = (message: string): string =>
+  /^Invalid circuit breaker option (\w+):/.exec(message)?.[1] ?? ""
