@@ -27,12 +27,14 @@ export interface Circuit {
 }
 
 /**
- * The parts that every circuit of one breaker shares: options, `Clock`, the transitions hub and the cooldown scheduler.
+ * The parts that every circuit of one breaker shares: options, the classifier, `Clock`, the transitions hub and the
+ * cooldown scheduler.
  *
  * @internal
  */
 export interface Shared {
   readonly options: ResolvedOptions
+  readonly classify: Classifier
   readonly clock: Clock.Clock
   readonly pubsub: PubSub.PubSub<Api.Transition>
   readonly scheduler: CooldownScheduler
@@ -50,20 +52,20 @@ export const toPublicState = (state: Machine.MachineState, now: number): Api.Sta
   }
 }
 
-const describeTransition = (transition: Machine.MachineTransition, options: ResolvedOptions): string => {
-  const cooldown = Duration.format(options.cooldown)
-  switch (`${transition.from}->${transition.to}`) {
-    case "Closed->Open":
-      return `Circuit breaker opened after ${options.failureThreshold} consecutive failures; rejecting calls for ${cooldown}`
-    case "HalfOpen->Open":
-      return `Circuit breaker reopened because a trial call failed; rejecting calls for ${cooldown}`
-    case "Open->HalfOpen":
-      return "Circuit breaker cooldown ended; admitting one trial call at a time"
-    default:
-      return options.successThreshold === 1
-        ? "Circuit breaker closed after a successful trial call"
-        : `Circuit breaker closed after ${options.successThreshold} successful trial calls in a row`
+const describeTransition = (step: Machine.Step<unknown>, options: ResolvedOptions): string => {
+  const state = step.state
+  if (state._tag === "Open") {
+    const cooldown = Duration.format(Duration.millis(state.openUntil - state.openedAt))
+    return step.transition?.from === "HalfOpen"
+      ? `Circuit breaker reopened because a trial call failed; rejecting calls for ${cooldown}`
+      : `Circuit breaker opened after ${options.failureThreshold} consecutive failures; rejecting calls for ${cooldown}`
   }
+  if (state._tag === "HalfOpen") {
+    return "Circuit breaker cooldown ended; admitting one trial call at a time"
+  }
+  return options.successThreshold === 1
+    ? "Circuit breaker closed after a successful trial call"
+    : `Circuit breaker closed after ${options.successThreshold} successful trial calls in a row`
 }
 
 /**
@@ -101,7 +103,7 @@ export const afterTransition = <A>(shared: Shared, circuit: Circuit, step: Machi
     return Effect.void
   }
 
-  const message = describeTransition(transition, shared.options)
+  const message = describeTransition(step, shared.options)
   const log = transition.to === "Open" ? Effect.logWarning(message) : Effect.logInfo(message)
   const annotations: Record<string, string> = {
     circuitBreaker: shared.options.name,
@@ -123,53 +125,91 @@ export const afterTransition = <A>(shared: Shared, circuit: Circuit, step: Machi
   )
 }
 
-const logClassifierThrow = (shared: Shared, thrown: unknown): Effect.Effect<void> =>
+/**
+ * Logs a throw from a user's classifier at the fiber's unhandled-error log level.
+ *
+ * @internal
+ */
+export const logClassifierThrow = (name: string, classifier: string, thrown: unknown): Effect.Effect<void> =>
   Effect.flatMap(FiberRef.get(FiberRef.unhandledErrorLogLevel), (level) =>
     Option.isSome(level)
       ? Effect.logWithLevel(
           level.value,
-          "Circuit breaker isFailure threw; counting the call as a failure",
+          `Circuit breaker ${classifier} threw; counting the call as a failure`,
           Cause.die(thrown)
-        ).pipe(Effect.annotateLogs({ circuitBreaker: shared.options.name }))
+        ).pipe(Effect.annotateLogs({ circuitBreaker: name }))
       : Effect.void
   )
 
-const success = Effect.succeed<Machine.Outcome>("Success")
-const failure = Effect.succeed<Machine.Outcome>("Failure")
-const ignored = Effect.succeed<Machine.Outcome>("Ignored")
-
 /**
- * Classifies the exit of a protected call: a success counts as `Success`; a defect, or a failure that `isFailure`
- * accepts, as `Failure`; an interruption, or a failure that `isFailure` rejects, as `Ignored`.
+ * The classification of one call: its outcome, and for a failure the shortest cooldown the upstream asked for (in
+ * milliseconds, 0 when it asked for none).
  *
  * @internal
  */
-export const classify = (shared: Shared, exit: Exit.Exit<unknown, unknown>): Effect.Effect<Machine.Outcome> => {
-  if (Exit.isSuccess(exit)) {
-    return success
-  }
+export interface Verdict {
+  readonly outcome: Machine.Outcome
+  readonly minCooldownMillis: number
+}
 
-  const cause = exit.cause
-  if (Cause.isDie(cause)) {
-    return failure
-  }
+/**
+ * Classifies the exit of a protected call.
+ *
+ * @internal
+ */
+export type Classifier = (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<Verdict>
 
-  const error = Cause.failureOption(cause)
-  if (Option.isNone(error)) {
-    return ignored
-  }
+/** @internal */
+export const success: Effect.Effect<Verdict> = Effect.succeed({ outcome: "Success", minCooldownMillis: 0 })
+/** @internal */
+export const failure: Effect.Effect<Verdict> = Effect.succeed({ outcome: "Failure", minCooldownMillis: 0 })
+/** @internal */
+export const ignored: Effect.Effect<Verdict> = Effect.succeed({ outcome: "Ignored", minCooldownMillis: 0 })
 
-  const isFailure = shared.options.isFailure
-  if (isFailure === undefined) {
-    return failure
-  }
-
+/**
+ * Calls `isFailure` on a typed failure. A throw counts as a failure and is logged at the fiber's unhandled-error log
+ * level, because the caller must still get the call's own result.
+ *
+ * @internal
+ */
+export const applyIsFailure = (
+  name: string,
+  isFailure: (error: unknown) => boolean,
+  error: unknown
+): Effect.Effect<Verdict> => {
   try {
-    return isFailure(error.value) ? failure : ignored
+    return isFailure(error) ? failure : ignored
   } catch (thrown) {
-    return Effect.as(logClassifierThrow(shared, thrown), "Failure" as const)
+    return Effect.zipRight(logClassifierThrow(name, "isFailure", thrown), failure)
   }
 }
+
+/**
+ * Returns the default classifier. A success counts as `Success`. A defect counts as `Failure`, and so does a failure
+ * that `isFailure` accepts. An interruption counts as `Ignored`, and so does a failure that `isFailure` rejects.
+ *
+ * @internal
+ */
+export const defaultClassifier =
+  (options: ResolvedOptions): Classifier =>
+  (exit) => {
+    if (Exit.isSuccess(exit)) {
+      return success
+    }
+
+    const cause = exit.cause
+    if (Cause.isDie(cause)) {
+      return failure
+    }
+
+    const error = Cause.failureOption(cause)
+    if (Option.isNone(error)) {
+      return ignored
+    }
+
+    const isFailure = options.isFailure
+    return isFailure === undefined ? failure : applyIsFailure(options.name, isFailure, error.value)
+  }
 
 // A rejection's stack would only show the breaker's own frames, and capturing it costs several microseconds on a
 // path that runs for every call while the breaker is open.
@@ -201,9 +241,11 @@ const reject = (
   )
 
 const record = (shared: Shared, circuit: Circuit, generation: number, exit: Exit.Exit<unknown, unknown>) =>
-  classify(shared, exit).pipe(
-    Effect.flatMap((outcome) =>
-      apply(shared, circuit, (state, now) => Machine.record(state, generation, outcome, now, shared.options))
+  shared.classify(exit).pipe(
+    Effect.flatMap((verdict) =>
+      apply(shared, circuit, (state, now) =>
+        Machine.record(state, generation, verdict.outcome, now, shared.options, verdict.minCooldownMillis)
+      )
     ),
     Effect.flatMap((step) => afterTransition(shared, circuit, step))
   )

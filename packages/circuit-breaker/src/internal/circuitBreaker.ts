@@ -37,7 +37,8 @@ export const isCircuitBreakerOpen = (u: unknown): u is Api.CircuitBreakerOpen =>
  */
 export const makeShared = (
   options: Options.ResolvedOptions,
-  circuitOf: (key: string) => Circuit.Circuit
+  circuitOf: (key: string) => Circuit.Circuit,
+  classify: Circuit.Classifier = Circuit.defaultClassifier(options)
 ): Effect.Effect<Circuit.Shared, never, Scope.Scope> =>
   Effect.gen(function* () {
     const clock = yield* Effect.clock
@@ -46,7 +47,7 @@ export const makeShared = (
     const scheduler = yield* Scheduler.make(clock, (key, generation) =>
       Circuit.cooldownElapsed(shared, circuitOf(key), generation)
     )
-    const shared: Circuit.Shared = { options, clock, pubsub, scheduler }
+    const shared: Circuit.Shared = { options, classify, clock, pubsub, scheduler }
     return shared
   })
 

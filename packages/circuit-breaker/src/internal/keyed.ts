@@ -166,14 +166,20 @@ export const circuit = (
     })
 })
 
-const makeResolved = (
-  options: Options.ResolvedKeyedOptions
+/**
+ * Makes a keyed breaker from validated options, with `classify` deciding what each call's exit counts as.
+ *
+ * @internal
+ */
+export const makeResolved = (
+  options: Options.ResolvedKeyedOptions,
+  classify?: Circuit.Classifier
 ): Effect.Effect<Api.KeyedCircuitBreaker, never, Scope.Scope> =>
   Effect.gen(function* () {
     const clock = yield* Effect.clock
     const ref = yield* Ref.make<Circuits>({ entries: new Map(), oldest: undefined, newest: undefined })
     const circuitOf = (key: string) => circuit(ref, options, clock, key)
-    const shared = yield* makeShared(options, circuitOf)
+    const shared = yield* makeShared(options, circuitOf, classify)
 
     const protect: Api.KeyedCircuitBreaker["protect"] = dual(
       2,
@@ -199,7 +205,7 @@ const makeResolved = (
 
 /** @internal */
 export const make = (options: Api.KeyedOptions): Effect.Effect<Api.KeyedCircuitBreaker, never, Scope.Scope> =>
-  Effect.suspend(() => resolveOrDie(Options.resolveKeyed(options), makeResolved))
+  Effect.suspend(() => resolveOrDie(Options.resolveKeyed(options), (resolved) => makeResolved(resolved)))
 
 /** @internal */
 export const layer = (options: Api.KeyedOptions): Layer.Layer<Api.KeyedCircuitBreaker> =>

@@ -86,11 +86,12 @@ const rejectedWhileTrialRuns: Admission = { admitted: false, state: "HalfOpen", 
 const closed = (generation: number): Closed =>
   generation === 0 ? initial : { _tag: "Closed", generation, consecutiveFailures: 0 }
 
-const open = (generation: number, now: number, policy: Policy): Open => ({
+// `minCooldownMillis` lengthens the cooldown of this one opening, for an upstream that said how long to stay away.
+const open = (generation: number, now: number, policy: Policy, minCooldownMillis: number): Open => ({
   _tag: "Open",
   generation,
   openedAt: now,
-  openUntil: now + policy.cooldownMillis
+  openUntil: now + Math.max(policy.cooldownMillis, minCooldownMillis)
 })
 
 const step = <A>(state: MachineState, result: A, transition?: MachineTransition): Step<A> => ({
@@ -135,7 +136,8 @@ export const admit = (state: MachineState, now: number): Step<Admission> => {
 }
 
 /**
- * Applies the outcome of a call admitted with `generation`. Outcomes from an earlier generation change nothing.
+ * Applies the outcome of a call admitted with `generation`. Outcomes from an earlier generation change nothing. When
+ * a failure opens the breaker, the cooldown lasts at least `minCooldownMillis`.
  *
  * @internal
  */
@@ -144,7 +146,8 @@ export const record = (
   generation: number,
   outcome: Outcome,
   now: number,
-  policy: Policy
+  policy: Policy,
+  minCooldownMillis = 0
 ): Step<void> => {
   if (generation !== state.generation) {
     return step(state, undefined)
@@ -152,18 +155,24 @@ export const record = (
 
   switch (state._tag) {
     case "Closed":
-      return recordClosed(state, outcome, now, policy)
+      return recordClosed(state, outcome, now, policy, minCooldownMillis)
 
     // An Open breaker admits no call, so no outcome can carry its generation.
     case "Open":
       return step(state, undefined)
 
     case "HalfOpen":
-      return state.trialRunning ? recordTrial(state, outcome, now, policy) : step(state, undefined)
+      return state.trialRunning ? recordTrial(state, outcome, now, policy, minCooldownMillis) : step(state, undefined)
   }
 }
 
-const recordClosed = (state: Closed, outcome: Outcome, now: number, policy: Policy): Step<void> => {
+const recordClosed = (
+  state: Closed,
+  outcome: Outcome,
+  now: number,
+  policy: Policy,
+  minCooldownMillis: number
+): Step<void> => {
   switch (outcome) {
     case "Ignored":
       return step(state, undefined)
@@ -177,12 +186,19 @@ const recordClosed = (state: Closed, outcome: Outcome, now: number, policy: Poli
         return step({ _tag: "Closed", generation: state.generation, consecutiveFailures }, undefined)
       }
 
-      return step(open(state.generation + 1, now, policy), undefined, { from: "Closed", to: "Open", at: now })
+      const opened = open(state.generation + 1, now, policy, minCooldownMillis)
+      return step(opened, undefined, { from: "Closed", to: "Open", at: now })
     }
   }
 }
 
-const recordTrial = (state: HalfOpen, outcome: Outcome, now: number, policy: Policy): Step<void> => {
+const recordTrial = (
+  state: HalfOpen,
+  outcome: Outcome,
+  now: number,
+  policy: Policy,
+  minCooldownMillis: number
+): Step<void> => {
   switch (outcome) {
     // The trial slot is freed without a verdict, so the next call becomes the trial.
     case "Ignored":
@@ -197,8 +213,10 @@ const recordTrial = (state: HalfOpen, outcome: Outcome, now: number, policy: Pol
       return step(closed(state.generation + 1), undefined, { from: "HalfOpen", to: "Closed", at: now })
     }
 
-    case "Failure":
-      return step(open(state.generation + 1, now, policy), undefined, { from: "HalfOpen", to: "Open", at: now })
+    case "Failure": {
+      const reopened = open(state.generation + 1, now, policy, minCooldownMillis)
+      return step(reopened, undefined, { from: "HalfOpen", to: "Open", at: now })
+    }
   }
 }
 
