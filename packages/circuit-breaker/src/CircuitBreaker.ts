@@ -34,6 +34,7 @@ import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as internal from "./internal/circuitBreaker.js"
 import * as keyedInternal from "./internal/keyed.js"
+import * as registryInternal from "./internal/registry.js"
 
 /**
  * The unique identifier of a {@link CircuitBreaker} value.
@@ -97,13 +98,19 @@ export interface CircuitBreaker {
    * Runs `effect` if the breaker admits it and records its outcome, or fails with {@link CircuitBreakerOpen} without
    * running it.
    */
-  readonly protect: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitBreakerOpen, R>
+  readonly protect: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitBreakerError, R>
   /** The current state, read at the current `Clock` time. */
   readonly state: Effect.Effect<State>
   /**
    * Every state change from the moment the stream is run, each published once, in the order it happened.
    */
   readonly transitions: Stream.Stream<Transition>
+  /** Holds the breaker open, rejecting every call, until {@link CircuitBreaker.reset}. */
+  readonly isolate: Effect.Effect<void>
+  /** Closes the breaker and clears every count, the cooldown backoff included. */
+  readonly reset: Effect.Effect<void>
+  /** Lets every call through and never opens, while still recording outcomes, until {@link CircuitBreaker.reset}. */
+  readonly disable: Effect.Effect<void>
 }
 
 /**
@@ -148,21 +155,301 @@ export const CircuitBreaker: Context.Tag<CircuitBreaker, CircuitBreaker> = inter
  * @category models
  */
 export interface Options {
-  /** Consecutive failures in Closed that open the breaker. An integer of at least 1. */
-  readonly failureThreshold: number
+  /**
+   * Consecutive failures in Closed that open the breaker: shorthand for `policy: consecutiveFailures(n)`. An integer
+   * of at least 1. Give either this or `policy`.
+   */
+  readonly failureThreshold?: number | undefined
+  /**
+   * What opens the breaker while it is Closed: one trip policy, or several of which any one opens it. See
+   * {@link consecutiveFailures}, {@link failureRate} and {@link slowCallRate}.
+   */
+  readonly policy?: TripPolicy | ReadonlyArray<TripPolicy> | undefined
   /** Successful trials in a row in HalfOpen that close the breaker. An integer of at least 1; default 1. */
   readonly successThreshold?: number | undefined
-  /** How long the breaker stays Open before a trial may run. A finite duration above zero. */
-  readonly cooldown: Duration.DurationInput
-  /** The name used in logs, transitions and rejections. A non-empty string; default `"default"`. */
+  /**
+   * How long the breaker stays Open before a trial may run: a finite duration above zero, or a `Schedule` whose n-th
+   * delay is the cooldown of the n-th opening in a row (for backoff). The run of openings starts over once the
+   * breaker has stayed closed for as long as it was last open.
+   */
+  readonly cooldown: Duration.DurationInput | Schedule.Schedule<unknown, unknown, never>
+  /**
+   * The upper bound of every cooldown, whether it comes from a `Schedule` or a `Retry-After`. Default: 10 minutes,
+   * or the cooldown if that is longer.
+   */
+  readonly maxCooldown?: Duration.DurationInput | undefined
+  /**
+   * Interrupts a protected call that runs longer than this, which then fails with {@link CircuitBreakerTimeout} and
+   * counts as a failure. Default: no timeout outside HalfOpen.
+   */
+  readonly callTimeout?: Duration.DurationInput | undefined
+  /**
+   * The same for the HalfOpen trial, so that a hung trial can never hold HalfOpen. Default: `callTimeout`, else one
+   * minute.
+   */
+  readonly trialTimeout?: Duration.DurationInput | undefined
+  /** The name used in logs, transitions, metrics and rejections. A non-empty string; default `"default"`. */
   readonly name?: string | undefined
   /**
    * Decides whether a typed failure counts against the upstream. Default: every failure counts. A failure for which
-   * it returns `false` counts as neither success nor failure. Defects always count as failures. If it throws, the
-   * call counts as a failure and the throw is logged.
+   * it returns `false` counts as neither success nor failure. Defects and timeouts always count as failures. If it
+   * throws, the call counts as a failure and the throw is logged.
    */
   readonly isFailure?: ((error: unknown) => boolean) | undefined
+  /** `"Disabled"` starts the breaker disabled: it records outcomes but never rejects. Default `"Enabled"`. */
+  readonly mode?: "Enabled" | "Disabled" | undefined
 }
+
+/**
+ * What opens a Closed breaker. Plain data: build it with {@link consecutiveFailures}, {@link failureRate} or
+ * {@link slowCallRate}.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const policies: ReadonlyArray<CircuitBreaker.TripPolicy> = [
+ *   CircuitBreaker.failureRate({ threshold: 0.5, minimumCalls: 20, window: CircuitBreaker.lastDuration("30 seconds") }),
+ *   CircuitBreaker.slowCallRate({
+ *     threshold: 0.8,
+ *     slowCallDuration: "5 seconds",
+ *     minimumCalls: 10,
+ *     window: CircuitBreaker.lastCalls(50)
+ *   })
+ * ]
+ * ```
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export type TripPolicy = ConsecutiveFailures | FailureRate | SlowCallRate
+
+/**
+ * Opens after `threshold` failures in a row; any success resets the count.
+ *
+ * @example
+ * ```ts
+ * import type { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const policy: CircuitBreaker.ConsecutiveFailures = { _tag: "ConsecutiveFailures", threshold: 5 }
+ * ```
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export interface ConsecutiveFailures {
+  readonly _tag: "ConsecutiveFailures"
+  /** An integer of at least 1. */
+  readonly threshold: number
+}
+
+/**
+ * Opens once at least `minimumCalls` calls are in the window and the fraction of them that failed reaches
+ * `threshold`.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const policy: CircuitBreaker.FailureRate = {
+ *   _tag: "FailureRate",
+ *   threshold: 0.5,
+ *   minimumCalls: 10,
+ *   window: CircuitBreaker.lastCalls(100)
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export interface FailureRate {
+  readonly _tag: "FailureRate"
+  /** A fraction above 0 and at most 1. */
+  readonly threshold: number
+  /** An integer of at least 1, and at most the size of a count window. */
+  readonly minimumCalls: number
+  readonly window: SlidingWindow
+}
+
+/**
+ * Opens once at least `minimumCalls` calls are in the window and the fraction of them that took at least
+ * `slowCallDuration` reaches `threshold`, even if every call succeeded. A HalfOpen trial that succeeds but is that
+ * slow counts as a failed trial.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const policy: CircuitBreaker.SlowCallRate = {
+ *   _tag: "SlowCallRate",
+ *   threshold: 0.8,
+ *   slowCallDuration: "3 seconds",
+ *   minimumCalls: 10,
+ *   window: CircuitBreaker.lastDuration("1 minute", 12)
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export interface SlowCallRate {
+  readonly _tag: "SlowCallRate"
+  /** A fraction above 0 and at most 1. */
+  readonly threshold: number
+  /** A finite duration above zero. */
+  readonly slowCallDuration: Duration.DurationInput
+  /** An integer of at least 1, and at most the size of a count window. */
+  readonly minimumCalls: number
+  readonly window: SlidingWindow
+}
+
+/**
+ * The calls a rate policy looks at: the last `size` calls, or the calls that ended in the last `duration`, counted
+ * in `buckets` buckets of equal width aligned to the epoch (so the window covers between `buckets - 1` and `buckets`
+ * bucket widths).
+ *
+ * @example
+ * ```ts
+ * import type { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const lastHundred: CircuitBreaker.SlidingWindow = { _tag: "Calls", size: 100 }
+ * const lastMinute: CircuitBreaker.SlidingWindow = { _tag: "Time", duration: "1 minute", buckets: 6 }
+ * ```
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export type SlidingWindow =
+  | { readonly _tag: "Calls"; readonly size: number }
+  | { readonly _tag: "Time"; readonly duration: Duration.DurationInput; readonly buckets: number }
+
+/**
+ * Builds a {@link ConsecutiveFailures} policy.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const breaker = CircuitBreaker.make({ policy: CircuitBreaker.consecutiveFailures(5), cooldown: "30 seconds" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export const consecutiveFailures = (threshold: number): ConsecutiveFailures => ({
+  _tag: "ConsecutiveFailures",
+  threshold
+})
+
+/**
+ * Builds a {@link FailureRate} policy. `minimumCalls` defaults to 10.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const policy = CircuitBreaker.failureRate({ threshold: 0.5, window: CircuitBreaker.lastDuration("30 seconds") })
+ * ```
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export const failureRate = (options: {
+  readonly threshold: number
+  readonly window: SlidingWindow
+  readonly minimumCalls?: number | undefined
+}): FailureRate => ({
+  _tag: "FailureRate",
+  threshold: options.threshold,
+  minimumCalls: options.minimumCalls ?? 10,
+  window: options.window
+})
+
+/**
+ * Builds a {@link SlowCallRate} policy. `minimumCalls` defaults to 10.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const policy = CircuitBreaker.slowCallRate({
+ *   threshold: 0.5,
+ *   slowCallDuration: "2 seconds",
+ *   window: CircuitBreaker.lastCalls(40)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export const slowCallRate = (options: {
+  readonly threshold: number
+  readonly slowCallDuration: Duration.DurationInput
+  readonly window: SlidingWindow
+  readonly minimumCalls?: number | undefined
+}): SlowCallRate => ({
+  _tag: "SlowCallRate",
+  threshold: options.threshold,
+  slowCallDuration: options.slowCallDuration,
+  minimumCalls: options.minimumCalls ?? 10,
+  window: options.window
+})
+
+/**
+ * A window over the last `size` calls. `size` is an integer from 1 to 100,000.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const window = CircuitBreaker.lastCalls(100)
+ * ```
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export const lastCalls = (size: number): SlidingWindow => ({ _tag: "Calls", size })
+
+/**
+ * A window over the calls that ended in the last `duration`, in `buckets` buckets (an integer from 1 to 1,000;
+ * default 10).
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const window = CircuitBreaker.lastDuration("1 minute", 12)
+ * ```
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export const lastDuration = (duration: Duration.DurationInput, buckets = 10): SlidingWindow => ({
+  _tag: "Time",
+  duration,
+  buckets
+})
+
+/**
+ * The trip policy the docs recommend for partial outages, where a share of calls fails without long runs of
+ * failures in a row: a failure rate of 50% over the calls of the last 30 seconds (10 buckets of 3 seconds), once at
+ * least 10 calls are in the window.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const layer = CircuitBreaker.layer({ policy: CircuitBreaker.partialOutagePolicy, cooldown: "30 seconds" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export const partialOutagePolicy: FailureRate = failureRate({
+  threshold: 0.5,
+  minimumCalls: 10,
+  window: lastDuration("30 seconds", 10)
+})
 
 /**
  * The state of a breaker, with what a dashboard shows.
@@ -180,6 +467,10 @@ export interface Options {
  *       return `open for ${Duration.format(state.remainingCooldown)} more`
  *     case "HalfOpen":
  *       return `half-open, ${state.trialSuccesses} trial successes`
+ *     case "Isolated":
+ *       return "isolated by an operator"
+ *     case "Disabled":
+ *       return "disabled: admits every call"
  *   }
  * }
  * ```
@@ -187,7 +478,7 @@ export interface Options {
  * @since 0.1.0
  * @category models
  */
-export type State = Closed | Open | HalfOpen
+export type State = Closed | Open | HalfOpen | Isolated | Disabled
 
 /**
  * Calls run; failures are counted.
@@ -206,6 +497,64 @@ export interface Closed {
   readonly _tag: "Closed"
   /** Failures in a row since the last success or since the breaker closed. */
   readonly consecutiveFailures: number
+  /** For each rate policy, in the policy's order, the calls in its window now; absent when there is none. */
+  readonly windows?: ReadonlyArray<WindowTotals>
+}
+
+/**
+ * The calls in a rate policy's window, and how many of them failed or were slow.
+ *
+ * @example
+ * ```ts
+ * import type { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const failureRateOf = (totals: CircuitBreaker.WindowTotals) =>
+ *   totals.calls === 0 ? 0 : totals.failures / totals.calls
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WindowTotals {
+  readonly policy: "FailureRate" | "SlowCallRate"
+  readonly calls: number
+  readonly failures: number
+  readonly slowCalls: number
+}
+
+/**
+ * Held open by {@link CircuitBreaker.isolate} until {@link CircuitBreaker.reset}: every call is rejected.
+ *
+ * @example
+ * ```ts
+ * import type { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const isolated: CircuitBreaker.Isolated = { _tag: "Isolated" }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Isolated {
+  readonly _tag: "Isolated"
+}
+
+/**
+ * Set by {@link CircuitBreaker.disable} or the `mode` option until {@link CircuitBreaker.reset}: every call runs
+ * and is recorded in metrics, and nothing opens the breaker.
+ *
+ * @example
+ * ```ts
+ * import type { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const disabled: CircuitBreaker.Disabled = { _tag: "Disabled" }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Disabled {
+  readonly _tag: "Disabled"
 }
 
 /**
@@ -307,20 +656,86 @@ export class CircuitBreakerOpen extends Data.TaggedError("CircuitBreakerOpen")<{
   readonly name: string
   /** The key of the circuit that rejected the call, for keyed breakers; absent for a single breaker. */
   readonly key?: string
-  /** `"Open"` while the cooldown runs, `"HalfOpen"` while another call runs as the trial. */
-  readonly state: "Open" | "HalfOpen"
-  /** The remaining cooldown; zero while a HalfOpen trial runs. */
+  /**
+   * `"Open"` while the cooldown runs, `"HalfOpen"` while another call runs as the trial, `"Isolated"` while an
+   * operator holds the breaker open.
+   */
+  readonly state: "Open" | "HalfOpen" | "Isolated"
+  /** The remaining cooldown; zero while a HalfOpen trial runs, infinite while isolated. */
   readonly retryAfter: Duration.Duration
 }> {
   /**
    * @since 0.1.0
    */
   override get message(): string {
-    return this.state === "Open"
-      ? `Circuit breaker "${this.name}" is open; retry after ${Duration.format(this.retryAfter)}`
-      : `Circuit breaker "${this.name}" is half-open and a trial call is running`
+    const subject =
+      this.key === undefined ? `Circuit breaker "${this.name}"` : `Circuit breaker "${this.name}" for ${this.key}`
+    if (this.state === "Open") {
+      return `${subject} is open; retry after ${Duration.format(this.retryAfter)}`
+    }
+    return this.state === "HalfOpen"
+      ? `${subject} is half-open and a trial call is running`
+      : `${subject} is isolated by an operator until it is reset`
   }
 }
+
+/**
+ * The failure of a protected call that ran longer than `callTimeout`, or a trial that ran longer than
+ * `trialTimeout`. The call was interrupted and counts as a failure.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Duration, Effect } from "effect"
+ *
+ * const slowQuery = Effect.sleep("1 minute").pipe(Effect.as("rows"))
+ *
+ * const withFallback = CircuitBreaker.protect(slowQuery).pipe(
+ *   Effect.catchTag("CircuitBreakerTimeout", (timeout) =>
+ *     Effect.succeed(`timed out after ${Duration.format(timeout.timeout)}`)
+ *   )
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CircuitBreakerTimeout extends Data.TaggedError("CircuitBreakerTimeout")<{
+  /** The name of the breaker whose timeout ended the call. */
+  readonly name: string
+  /** The key of the circuit, for keyed breakers; absent for a single breaker. */
+  readonly key?: string
+  /** The timeout that the call exceeded. */
+  readonly timeout: Duration.Duration
+  /** Whether the call was a HalfOpen trial, bound by `trialTimeout` rather than `callTimeout`. */
+  readonly trial: boolean
+}> {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    const kind = this.trial ? "Trial call" : "Call"
+    const subject =
+      this.key === undefined ? `circuit breaker "${this.name}"` : `circuit breaker "${this.name}" for ${this.key}`
+    return `${kind} through ${subject} timed out after ${Duration.format(this.timeout)}`
+  }
+}
+
+/**
+ * The failures a protected call adds to those of the effect itself.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const describe = (error: CircuitBreaker.CircuitBreakerError): string =>
+ *   error._tag === "CircuitBreakerOpen" ? "rejected without a call" : "called, but timed out"
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type CircuitBreakerError = CircuitBreakerOpen | CircuitBreakerTimeout
 
 /**
  * Returns `true` when `u` is a {@link CircuitBreakerOpen} rejection.
@@ -426,7 +841,7 @@ export const layerConfig: (
  */
 export const protect: <A, E, R>(
   effect: Effect.Effect<A, E, R>
-) => Effect.Effect<A, E | CircuitBreakerOpen, R | CircuitBreaker> = internal.protect
+) => Effect.Effect<A, E | CircuitBreakerError, R | CircuitBreaker> = internal.protect
 
 /**
  * The state of the breaker in the context.
@@ -465,6 +880,58 @@ export const state: Effect.Effect<State, never, CircuitBreaker> = internal.state
 export const transitions: Stream.Stream<Transition, never, CircuitBreaker> = internal.transitions
 
 /**
+ * Holds the breaker in the context open until {@link reset}: every call is rejected with `CircuitBreakerOpen` (state
+ * `"Isolated"`). The change is a transition like any other, published and logged.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Effect } from "effect"
+ *
+ * // During an incident: stop all traffic to the upstream, then let it back in.
+ * const drain = Effect.zipRight(CircuitBreaker.isolate, Effect.log("payments isolated"))
+ * const restore = CircuitBreaker.reset
+ * ```
+ *
+ * @since 0.1.0
+ * @category manual control
+ */
+export const isolate: Effect.Effect<void, never, CircuitBreaker> = internal.isolate
+
+/**
+ * Closes the breaker in the context and clears its counts and cooldown backoff.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Effect } from "effect"
+ *
+ * const closeNow = CircuitBreaker.reset.pipe(Effect.zipRight(CircuitBreaker.state))
+ * ```
+ *
+ * @since 0.1.0
+ * @category manual control
+ */
+export const reset: Effect.Effect<void, never, CircuitBreaker> = internal.reset
+
+/**
+ * Disables the breaker in the context until {@link reset}: every call runs and is recorded, and nothing opens it.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Effect } from "effect"
+ *
+ * // Keep the metrics flowing while a misbehaving breaker is investigated.
+ * const bypass = Effect.zipRight(CircuitBreaker.disable, Effect.logWarning("breaker disabled"))
+ * ```
+ *
+ * @since 0.1.0
+ * @category manual control
+ */
+export const disable: Effect.Effect<void, never, CircuitBreaker> = internal.disable
+
+/**
  * Retries `effect` on `schedule`, running every attempt through the breaker in the context.
  *
  * A rejected attempt ends the retry at once with the {@link CircuitBreakerOpen} rejection: no further attempt and no
@@ -490,12 +957,12 @@ export const transitions: Stream.Stream<Transition, never, CircuitBreaker> = int
  */
 export const retry: {
   <Out, E, R2>(
-    schedule: Schedule.Schedule<Out, NoInfer<E>, R2>
-  ): <A, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitBreakerOpen, R | R2 | CircuitBreaker>
+    schedule: Schedule.Schedule<Out, NoInfer<E> | CircuitBreakerTimeout, R2>
+  ): <A, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitBreakerError, R | R2 | CircuitBreaker>
   <A, E, R, Out, R2>(
     effect: Effect.Effect<A, E, R>,
-    schedule: Schedule.Schedule<Out, NoInfer<E>, R2>
-  ): Effect.Effect<A, E | CircuitBreakerOpen, R | R2 | CircuitBreaker>
+    schedule: Schedule.Schedule<Out, NoInfer<E> | CircuitBreakerTimeout, R2>
+  ): Effect.Effect<A, E | CircuitBreakerError, R | R2 | CircuitBreaker>
 } = internal.retry
 
 /**
@@ -598,8 +1065,8 @@ export interface KeyedCircuitBreaker {
    * rejection carries the key.
    */
   readonly protect: {
-    (key: string): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitBreakerOpen, R>
-    <A, E, R>(effect: Effect.Effect<A, E, R>, key: string): Effect.Effect<A, E | CircuitBreakerOpen, R>
+    (key: string): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitBreakerError, R>
+    <A, E, R>(effect: Effect.Effect<A, E, R>, key: string): Effect.Effect<A, E | CircuitBreakerError, R>
   }
   /** The state of the circuit of `key`; a key with no stored circuit reads as Closed with no failures. */
   readonly state: (key: string) => Effect.Effect<State>
@@ -607,6 +1074,12 @@ export interface KeyedCircuitBreaker {
   readonly transitions: Stream.Stream<Transition>
   /** How many circuits are stored now, after dropping idle ones. */
   readonly size: Effect.Effect<number>
+  /** Holds the circuit of `key` open until it is reset. */
+  readonly isolate: (key: string) => Effect.Effect<void>
+  /** Closes the circuit of `key` and clears its counts. */
+  readonly reset: (key: string) => Effect.Effect<void>
+  /** Lets every call for `key` through until it is reset. */
+  readonly disable: (key: string) => Effect.Effect<void>
 }
 
 /**
@@ -653,6 +1126,11 @@ export interface KeyedOptions extends Options {
   readonly idleTimeToLive?: Duration.DurationInput | undefined
   /** The maximum number of circuits kept at once. An integer of at least 1; default 10,000. */
   readonly maxKeys?: number | undefined
+  /**
+   * Whether metrics carry each circuit's key as a label. Default `false`, so that the number of series stays bounded
+   * by the number of breakers rather than of keys.
+   */
+  readonly metricsByKey?: boolean | undefined
 }
 
 /**
@@ -699,3 +1177,69 @@ export const keyed: (options: KeyedOptions) => Effect.Effect<KeyedCircuitBreaker
  * @category layers
  */
 export const layerKeyed: (options: KeyedOptions) => Layer.Layer<KeyedCircuitBreaker> = keyedInternal.layer
+
+/**
+ * One circuit in a {@link HealthReport}: plain data with durations in milliseconds, ready for `JSON.stringify`.
+ *
+ * @example
+ * ```ts
+ * import type { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ *
+ * const isUnhealthy = (entry: CircuitBreaker.HealthEntry) => entry.state !== "Closed" && entry.state !== "Disabled"
+ * ```
+ *
+ * @since 0.1.0
+ * @category health
+ */
+export type HealthEntry = {
+  /** The breaker's name. */
+  readonly name: string
+  /** The circuit's key, for keyed breakers. */
+  readonly key?: string
+} & (
+  | {
+      readonly state: "Closed"
+      readonly consecutiveFailures: number
+      readonly windows?: ReadonlyArray<WindowTotals>
+    }
+  | { readonly state: "Open"; readonly remainingCooldownMillis: number }
+  | { readonly state: "HalfOpen"; readonly trialSuccesses: number; readonly trialRunning: boolean }
+  | { readonly state: "Isolated" | "Disabled" }
+)
+
+/**
+ * Every circuit of every breaker in the process: each single breaker, and each circuit a keyed breaker stores.
+ * A keyed breaker's keys that are in their initial Closed state are not stored, so they are not listed.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Effect } from "effect"
+ *
+ * const openCircuits = Effect.map(CircuitBreaker.health, (report) =>
+ *   report.breakers.filter((entry) => entry.state === "Open").length
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category health
+ */
+export interface HealthReport {
+  readonly breakers: ReadonlyArray<HealthEntry>
+}
+
+/**
+ * Reads a {@link HealthReport} of every breaker made in this process whose scope is still open.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+ * import { Effect } from "effect"
+ *
+ * const printHealth = Effect.flatMap(CircuitBreaker.health, (report) => Effect.log(JSON.stringify(report)))
+ * ```
+ *
+ * @since 0.1.0
+ * @category health
+ */
+export const health: Effect.Effect<HealthReport> = registryInternal.snapshot

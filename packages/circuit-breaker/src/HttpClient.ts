@@ -66,23 +66,21 @@ import * as internal from "./internal/httpClient.js"
  * @since 0.1.0
  * @category models
  */
-export interface Options {
-  /** Name used in logs, transitions and rejections. Default `"http"`. */
+export interface Options
+  extends Omit<CircuitBreaker.KeyedOptions, "failureThreshold" | "cooldown" | "maxCooldown" | "isFailure" | "name"> {
+  /** Name used in logs, transitions, metrics and rejections. Default `"http"`. */
   readonly name?: string | undefined
-  /** Consecutive failures that open an origin's circuit. An integer of at least 1; default 5. */
-  readonly failureThreshold?: number | undefined
-  /** Successful trials in a row that close it. An integer of at least 1; default 1. */
-  readonly successThreshold?: number | undefined
-  /** How long a circuit stays Open. A finite duration above zero; default 30 seconds. */
-  readonly cooldown?: Duration.DurationInput | undefined
   /**
-   * The maximum cooldown a `Retry-After` header can set. At least the `cooldown`; default 5 minutes.
+   * Consecutive failures that open an origin's circuit. An integer of at least 1; default 5 unless `policy` is set.
+   */
+  readonly failureThreshold?: number | undefined
+  /** How long a circuit stays Open: a duration or a backoff `Schedule`. Default 30 seconds. */
+  readonly cooldown?: CircuitBreaker.Options["cooldown"] | undefined
+  /**
+   * The maximum cooldown, whether from a `Schedule` or a `Retry-After` header. At least a fixed `cooldown`; default
+   * 5 minutes, or the cooldown if that is longer.
    */
   readonly maxCooldown?: Duration.DurationInput | undefined
-  /** How long an origin's circuit may go unused before it is dropped. Default 10 minutes. */
-  readonly idleTimeToLive?: Duration.DurationInput | undefined
-  /** The maximum number of circuits kept at once. An integer of at least 1; default 10,000. */
-  readonly maxKeys?: number | undefined
   /** Whether a 429 counts as a failure (`"failure"`, the default) or as nothing (`"ignore"`). */
   readonly rateLimits?: "failure" | "ignore" | undefined
   /** The circuit a request belongs to. Default: the origin of its URL. */
@@ -188,7 +186,7 @@ export const make: (options?: Options) => Effect.Effect<HttpClientCircuitBreaker
 export const protectClient: <E, R>(
   client: HttpClient.HttpClient.With<E, R>,
   breakers: HttpClientCircuitBreaker
-) => HttpClient.HttpClient.With<E | CircuitBreaker.CircuitBreakerOpen, R> = internal.protectClient
+) => HttpClient.HttpClient.With<E | CircuitBreaker.CircuitBreakerError, R> = internal.protectClient
 
 /**
  * Returns a client whose every request runs through a keyed breaker of its own, created on the first request. A
@@ -221,11 +219,11 @@ export const withCircuitBreaker: {
     options?: Options
   ): <E, R>(
     client: HttpClient.HttpClient.With<E, R>
-  ) => HttpClient.HttpClient.With<E | CircuitBreaker.CircuitBreakerOpen, R>
+  ) => HttpClient.HttpClient.With<E | CircuitBreaker.CircuitBreakerError, R>
   <E, R>(
     client: HttpClient.HttpClient.With<E, R>,
     options?: Options
-  ): HttpClient.HttpClient.With<E | CircuitBreaker.CircuitBreakerOpen, R>
+  ): HttpClient.HttpClient.With<E | CircuitBreaker.CircuitBreakerError, R>
 } = internal.withCircuitBreaker
 
 /**
@@ -296,7 +294,8 @@ export const layer: (
 export const rejectionOf: (error: unknown) => Option.Option<CircuitBreaker.CircuitBreakerOpen> = internal.rejectionOf
 
 /**
- * Wraps a rejection in a `RequestError` with reason `Transport`, the form that {@link layer} uses.
+ * Wraps a rejection or a timeout of the breaker in a `RequestError` with reason `Transport`, the form that
+ * {@link layer} uses.
  *
  * @example
  * ```ts
@@ -316,5 +315,5 @@ export const rejectionOf: (error: unknown) => Option.Option<CircuitBreaker.Circu
  */
 export const toRequestError: (
   request: HttpClientRequest.HttpClientRequest,
-  rejection: CircuitBreaker.CircuitBreakerOpen
+  error: CircuitBreaker.CircuitBreakerError
 ) => HttpClientError.RequestError = internal.toRequestError

@@ -212,7 +212,7 @@ describe("HalfOpen", () => {
       const rejected = results.filter((result) => result._tag === "Left")
       expect(rejected).toHaveLength(99)
       for (const result of rejected) {
-        if (result._tag !== "Left") continue
+        if (result._tag !== "Left" || !CircuitBreaker.isCircuitBreakerOpen(result.left)) continue
         expect(result.left.state).toBe("HalfOpen")
         expect(Duration.toMillis(result.left.retryAfter)).toBe(0)
       }

@@ -246,7 +246,7 @@ describe("Retry-After", () => {
       const defect = Cause.dieOption(exit.cause)
       assert.isTrue(Option.isSome(defect))
       expect(String(Option.getOrUndefined(defect))).toContain(
-        'maxCooldown: expected a duration of at least the cooldown (1m), got "10s"'
+        'maxCooldown: expected at least the cooldown (1m), got "10s"'
       )
     })
   )

@@ -213,7 +213,7 @@ describe("keyed memory", () => {
 
   it.scoped("running trial outlives idleness", () =>
     Effect.gen(function* () {
-      const breakers = yield* makeKeyed({ idleTimeToLive: "1 second" })
+      const breakers = yield* makeKeyed({ idleTimeToLive: "1 second", trialTimeout: "1 hour" })
       yield* failKey(breakers, "down", 3)
       yield* TestClock.adjust(cooldown)
       const trial = yield* Effect.fork(breakers.protect(Effect.never, "down"))

@@ -2,9 +2,20 @@ import { describe, expect, it } from "@effect/vitest"
 import { FastCheck } from "effect"
 import * as Machine from "../src/internal/machine.js"
 
-const policy: Machine.Policy = { failureThreshold: 3, successThreshold: 2, cooldownMillis: 1_000 }
+const trips: ReadonlyArray<Machine.Trip> = [{ _tag: "ConsecutiveFailures", threshold: 3 }]
+const closed = Machine.initialFor(trips)
+const policy: Machine.Policy = {
+  trips,
+  successThreshold: 2,
+  cooldowns: [1_000],
+  maxCooldownMillis: 60_000,
+  initial: closed,
+  closed
+}
 
-const allowedEdges = new Set(["Closed->Open", "Open->HalfOpen", "HalfOpen->Open", "HalfOpen->Closed"])
+const call = (outcome: Machine.Outcome): Machine.CallRecord => ({ outcome, durationMillis: 0, minCooldownMillis: 0 })
+
+const automaticEdges = ["Closed->Open", "Open->HalfOpen", "HalfOpen->Open", "HalfOpen->Closed"]
 
 type Event =
   | { readonly _tag: "Admit" }
@@ -12,6 +23,7 @@ type Event =
   | { readonly _tag: "Elapse"; readonly millis: number }
   | { readonly _tag: "Timer" }
   | { readonly _tag: "Observe" }
+  | { readonly _tag: "Command"; readonly command: Machine.Command }
 
 // Weighted towards admissions and outcomes, so that most sequences open the breaker and run trials.
 const event: FastCheck.Arbitrary<Event> = FastCheck.oneof(
@@ -32,7 +44,15 @@ const event: FastCheck.Arbitrary<Event> = FastCheck.oneof(
     weight: 1
   },
   { arbitrary: FastCheck.constant<Event>({ _tag: "Timer" }), weight: 1 },
-  { arbitrary: FastCheck.constant<Event>({ _tag: "Observe" }), weight: 1 }
+  { arbitrary: FastCheck.constant<Event>({ _tag: "Observe" }), weight: 1 },
+  {
+    arbitrary: FastCheck.record({
+      _tag: FastCheck.constant("Command" as const),
+      command: FastCheck.constantFrom<Machine.Command>("Isolate", "Reset", "Disable")
+    }),
+    // Rare, so that most sequences still run through the automatic cycle.
+    weight: 0.2
+  }
 )
 
 describe("machine", () => {
@@ -40,7 +60,7 @@ describe("machine", () => {
     const seenEdges = new Set<string>()
     FastCheck.assert(
       FastCheck.property(FastCheck.array(event, { minLength: 10, maxLength: 200, size: "max" }), (events) => {
-        let state = Machine.initial as Machine.MachineState
+        let state = Machine.initialFor(trips) as Machine.MachineState
         let now = 0
         let lastOpening: Machine.Open | undefined
         // The first generation of the current HalfOpen period: every trial admitted since has a generation at least
@@ -65,7 +85,7 @@ describe("machine", () => {
             expect(state.generation).toBeGreaterThanOrEqual(before.generation)
           }
           if (state._tag === "Open") {
-            expect(state.openUntil - state.openedAt).toBe(policy.cooldownMillis)
+            expect(state.openUntil - state.openedAt).toBe(policy.cooldowns[0])
             lastOpening = state
           }
         }
@@ -85,13 +105,13 @@ describe("machine", () => {
               break
             }
             case "Record": {
-              const call = inFlight.splice(current.ticket % Math.max(1, inFlight.length), 1)[0]
-              if (call === undefined) break
+              const inFlightCall = inFlight.splice(current.ticket % Math.max(1, inFlight.length), 1)[0]
+              if (inFlightCall === undefined) break
               const before = state
-              const step = Machine.record(state, call.generation, current.outcome, now, policy)
+              const step = Machine.record(state, inFlightCall.generation, call(current.outcome), now, policy)
               apply(step)
               // Fencing: an outcome from an earlier generation never changes the state.
-              if (call.generation !== before.generation) {
+              if (inFlightCall.generation !== before.generation) {
                 expect(step.state).toBe(before)
               }
               break
@@ -108,10 +128,17 @@ describe("machine", () => {
               apply(Machine.observe(state, now))
               if (state._tag === "Open") expect(now).toBeLessThan(state.openUntil)
               break
+            case "Command":
+              apply(Machine.command(state, current.command, now, policy))
+              break
           }
 
           if (state._tag === "Closed") {
-            expect(state.consecutiveFailures).toBeLessThan(policy.failureThreshold)
+            expect(state.consecutiveFailures).toBeLessThan(3)
+          }
+          if (state._tag === "Isolated" || state._tag === "Disabled") {
+            // A command bumps the generation, so every call in flight is fenced off from here on.
+            halfOpenSince = Number.POSITIVE_INFINITY
           }
           if (state._tag === "HalfOpen") {
             // At most one trial runs in a HalfOpen period, and `trialRunning` is true exactly while one does.
@@ -124,22 +151,25 @@ describe("machine", () => {
         for (const transition of transitions) seenEdges.add(`${transition.from}->${transition.to}`)
         for (let i = 0; i < transitions.length; i++) {
           const transition = transitions[i]!
-          expect(allowedEdges.has(`${transition.from}->${transition.to}`)).toBe(true)
+          const edge = `${transition.from}->${transition.to}`
+          const byCommand =
+            transition.to === "Isolated" || transition.to === "Disabled" || transition.reason.includes("operator")
+          expect(byCommand || automaticEdges.includes(edge)).toBe(true)
           if (i > 0) expect(transition.from).toBe(transitions[i - 1]!.to)
         }
       }),
       { numRuns: 500 }
     )
 
-    // The generated sequences must reach every edge, or the invariants above were never tested on it.
-    expect([...seenEdges].sort()).toEqual([...allowedEdges].sort())
+    // The generated sequences must reach every automatic edge, or the invariants above were never tested on it.
+    for (const edge of automaticEdges) expect(seenEdges.has(edge)).toBe(true)
   })
 
   it("stale timer changes nothing", () => {
     const first = Machine.record(
-      Machine.record(Machine.record(Machine.initial, 0, "Failure", 0, policy).state, 0, "Failure", 0, policy).state,
+      Machine.record(Machine.record(closed, 0, call("Failure"), 0, policy).state, 0, call("Failure"), 0, policy).state,
       0,
-      "Failure",
+      call("Failure"),
       0,
       policy
     )
@@ -153,10 +183,10 @@ describe("machine", () => {
   })
 
   it("unchanged state is the same object", () => {
-    const admitted = Machine.admit(Machine.initial, 0)
-    const recorded = Machine.record(Machine.initial, 0, "Success", 0, policy)
+    const admitted = Machine.admit(closed, 0)
+    const recorded = Machine.record(closed, 0, call("Success"), 0, policy)
 
-    expect(admitted.state).toBe(Machine.initial)
-    expect(recorded.state).toBe(Machine.initial)
+    expect(admitted.state).toBe(closed)
+    expect(recorded.state).toBe(closed)
   })
 })

@@ -78,7 +78,7 @@ describe("options", () => {
       { ...valid, successThreshold: null },
       "successThreshold: expected an integer of at least 1, got null"
     ],
-    ["options null", null, "expected an object with failureThreshold and cooldown, got null"]
+    ["options null", null, "expected an object with failureThreshold (or policy) and cooldown, got null"]
   ]
 
   for (const [title, options, message] of cases) {

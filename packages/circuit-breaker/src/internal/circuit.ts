@@ -5,13 +5,16 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
+import { hasProperty } from "effect/Predicate"
 import type * as PubSub from "effect/PubSub"
 import type * as Api from "../CircuitBreaker.js"
 // The public module imports this one, so nothing from it may be read while this module's top level evaluates.
-import { CircuitBreakerOpen } from "../CircuitBreaker.js"
+import { CircuitBreakerOpen, CircuitBreakerTimeout } from "../CircuitBreaker.js"
 import * as Machine from "./machine.js"
 import type { ResolvedOptions } from "./options.js"
 import type { CooldownScheduler } from "./scheduler.js"
+import * as Telemetry from "./telemetry.js"
+import * as Window from "./window.js"
 
 /**
  * Atomic access to the state of one circuit: `modify` reads the `Clock` once, runs `f` on the current state and that
@@ -27,45 +30,72 @@ export interface Circuit {
 }
 
 /**
- * The parts that every circuit of one breaker shares: options, the classifier, `Clock`, the transitions hub and the
- * cooldown scheduler.
+ * The parts that every circuit of one breaker shares: options, policy, classifier, `Clock`, the transitions hub,
+ * the cooldown scheduler and the metrics.
  *
  * @internal
  */
 export interface Shared {
   readonly options: ResolvedOptions
+  readonly policy: Machine.Policy
   readonly classify: Classifier
   readonly clock: Clock.Clock
   readonly pubsub: PubSub.PubSub<Api.Transition>
   readonly scheduler: CooldownScheduler
+  readonly telemetry: Telemetry.Telemetry
+}
+
+const windowTotals = (state: Machine.Closed, policy: Machine.Policy, now: number): Array<Api.WindowTotals> => {
+  const totals: Array<Api.WindowTotals> = []
+  state.windows.forEach((window, index) => {
+    const trip = policy.trips[index]!
+    if (window === undefined || trip._tag === "ConsecutiveFailures") return
+    const { calls, failures, slowCalls } = Window.totalsAt(window, trip.window, now)
+    totals.push({ policy: trip._tag, calls, failures, slowCalls })
+  })
+  return totals
 }
 
 /** @internal */
-export const toPublicState = (state: Machine.MachineState, now: number): Api.State => {
+export const toPublicState = (state: Machine.MachineState, now: number, policy: Machine.Policy): Api.State => {
   switch (state._tag) {
-    case "Closed":
-      return { _tag: "Closed", consecutiveFailures: state.consecutiveFailures }
+    case "Closed": {
+      const windows = windowTotals(state, policy, now)
+      return windows.length === 0
+        ? { _tag: "Closed", consecutiveFailures: state.consecutiveFailures }
+        : { _tag: "Closed", consecutiveFailures: state.consecutiveFailures, windows }
+    }
     case "Open":
       return { _tag: "Open", remainingCooldown: Duration.millis(Math.max(0, state.openUntil - now)) }
     case "HalfOpen":
       return { _tag: "HalfOpen", trialSuccesses: state.trialSuccesses, trialRunning: state.trialRunning }
+    case "Isolated":
+      return { _tag: "Isolated" }
+    case "Disabled":
+      return { _tag: "Disabled" }
   }
 }
 
-const describeTransition = (step: Machine.Step<unknown>, options: ResolvedOptions): string => {
+const describeTransition = (step: Machine.Step<unknown>): string => {
   const state = step.state
-  if (state._tag === "Open") {
-    const cooldown = Duration.format(Duration.millis(state.openUntil - state.openedAt))
-    return step.transition?.from === "HalfOpen"
-      ? `Circuit breaker reopened because a trial call failed; rejecting calls for ${cooldown}`
-      : `Circuit breaker opened after ${options.failureThreshold} consecutive failures; rejecting calls for ${cooldown}`
+  const reason = step.transition?.reason ?? ""
+  switch (state._tag) {
+    case "Open": {
+      const cooldown = Duration.format(Duration.millis(state.openUntil - state.openedAt))
+      return step.transition?.from === "HalfOpen"
+        ? `Circuit breaker reopened because ${reason}; rejecting calls for ${cooldown}`
+        : `Circuit breaker opened after ${reason}; rejecting calls for ${cooldown}`
+    }
+    case "HalfOpen":
+      return "Circuit breaker cooldown ended; admitting one trial call at a time"
+    case "Closed":
+      return step.transition?.from === "HalfOpen"
+        ? `Circuit breaker closed because ${reason}`
+        : `Circuit breaker ${reason}`
+    case "Isolated":
+    case "Disabled":
+      return `Circuit breaker ${reason}`
   }
-  if (state._tag === "HalfOpen") {
-    return "Circuit breaker cooldown ended; admitting one trial call at a time"
-  }
-  return options.successThreshold === 1
-    ? "Circuit breaker closed after a successful trial call"
-    : `Circuit breaker closed after ${options.successThreshold} successful trial calls in a row`
 }
 
 /**
@@ -93,7 +123,7 @@ export const apply = <A>(
   })
 
 /**
- * Logs a transition and, when it opened the circuit, schedules the end of the cooldown.
+ * Logs a transition, counts it in the metrics and, when it opened the circuit, schedules the end of the cooldown.
  *
  * @internal
  */
@@ -103,8 +133,9 @@ export const afterTransition = <A>(shared: Shared, circuit: Circuit, step: Machi
     return Effect.void
   }
 
-  const message = describeTransition(step, shared.options)
-  const log = transition.to === "Open" ? Effect.logWarning(message) : Effect.logInfo(message)
+  const message = describeTransition(step)
+  const warn = transition.to === "Open" || transition.to === "Isolated"
+  const log = warn ? Effect.logWarning(message) : Effect.logInfo(message)
   const annotations: Record<string, string> = {
     circuitBreaker: shared.options.name,
     from: transition.from,
@@ -113,6 +144,7 @@ export const afterTransition = <A>(shared: Shared, circuit: Circuit, step: Machi
   if (circuit.key !== undefined) {
     annotations.key = circuit.key
   }
+  Telemetry.recordTransition(shared.telemetry, circuit.key, transition.from, transition.to)
   const logged = Effect.annotateLogs(log, annotations)
 
   const opened = step.state
@@ -166,6 +198,10 @@ export const failure: Effect.Effect<Verdict> = Effect.succeed({ outcome: "Failur
 /** @internal */
 export const ignored: Effect.Effect<Verdict> = Effect.succeed({ outcome: "Ignored", minCooldownMillis: 0 })
 
+/** @internal */
+export const isCircuitBreakerTimeout = (u: unknown): u is Api.CircuitBreakerTimeout =>
+  hasProperty(u, "_tag") && u._tag === "CircuitBreakerTimeout"
+
 /**
  * Calls `isFailure` on a typed failure. A throw counts as a failure and is logged at the fiber's unhandled-error log
  * level, because the caller must still get the call's own result.
@@ -185,8 +221,9 @@ export const applyIsFailure = (
 }
 
 /**
- * Returns the default classifier. A success counts as `Success`. A defect counts as `Failure`, and so does a failure
- * that `isFailure` accepts. An interruption counts as `Ignored`, and so does a failure that `isFailure` rejects.
+ * Returns the default classifier. A success counts as `Success`. A defect or a timeout of the breaker counts as
+ * `Failure`, and so does a failure that `isFailure` accepts. An interruption counts as `Ignored`, and so does a
+ * failure that `isFailure` rejects.
  *
  * @internal
  */
@@ -205,6 +242,9 @@ export const defaultClassifier =
     const error = Cause.failureOption(cause)
     if (Option.isNone(error)) {
       return ignored
+    }
+    if (isCircuitBreakerTimeout(error.value)) {
+      return failure
     }
 
     const isFailure = options.isFailure
@@ -227,31 +267,66 @@ const reject = (
   shared: Shared,
   circuit: Circuit,
   admission: Extract<Machine.Admission, { admitted: false }>
-): Effect.Effect<never, Api.CircuitBreakerOpen> =>
-  Effect.fail(
-    withoutStackTrace(
-      () =>
-        new CircuitBreakerOpen({
-          name: shared.options.name,
-          ...(circuit.key === undefined ? {} : { key: circuit.key }),
-          state: admission.state,
-          retryAfter: Duration.millis(admission.retryAfterMillis)
-        })
-    )
+): Effect.Effect<never, Api.CircuitBreakerOpen> => {
+  const rejection = withoutStackTrace(
+    () =>
+      new CircuitBreakerOpen({
+        name: shared.options.name,
+        ...(circuit.key === undefined ? {} : { key: circuit.key }),
+        state: admission.state,
+        retryAfter: Duration.millis(admission.retryAfterMillis)
+      })
   )
+  return Effect.zipRight(Telemetry.recordRejection(shared.telemetry, circuit.key, rejection), Effect.fail(rejection))
+}
 
-const record = (shared: Shared, circuit: Circuit, generation: number, exit: Exit.Exit<unknown, unknown>) =>
-  shared.classify(exit).pipe(
-    Effect.flatMap((verdict) =>
-      apply(shared, circuit, (state, now) =>
-        Machine.record(state, generation, verdict.outcome, now, shared.options, verdict.minCooldownMillis)
-      )
-    ),
-    Effect.flatMap((step) => afterTransition(shared, circuit, step))
-  )
+const record = (
+  shared: Shared,
+  circuit: Circuit,
+  generation: number,
+  startedAt: number,
+  exit: Exit.Exit<unknown, unknown>
+): Effect.Effect<void> =>
+  Effect.flatMap(shared.classify(exit), (verdict) => {
+    const durationMillis = Math.max(0, shared.clock.unsafeCurrentTimeMillis() - startedAt)
+    const call: Machine.CallRecord = {
+      outcome: verdict.outcome,
+      durationMillis,
+      minCooldownMillis: verdict.minCooldownMillis
+    }
+    Telemetry.recordCall(shared.telemetry, circuit.key, verdict.outcome, durationMillis)
+    return apply(shared, circuit, (state, now) => Machine.record(state, generation, call, now, shared.policy)).pipe(
+      Effect.flatMap((step) => afterTransition(shared, circuit, step))
+    )
+  })
+
+const withTimeout = <A, E, R>(
+  shared: Shared,
+  circuit: Circuit,
+  effect: Effect.Effect<A, E, R>,
+  trial: boolean
+): Effect.Effect<A, E | Api.CircuitBreakerTimeout, R> => {
+  const millis = trial ? shared.options.trialTimeoutMillis : shared.options.callTimeoutMillis
+  if (millis === undefined) {
+    return effect
+  }
+
+  const timeout = Duration.millis(millis)
+  return Effect.timeoutFail(effect, {
+    duration: timeout,
+    onTimeout: () =>
+      new CircuitBreakerTimeout({
+        name: shared.options.name,
+        ...(circuit.key === undefined ? {} : { key: circuit.key }),
+        timeout,
+        trial
+      })
+  })
+}
 
 /**
- * Runs `effect` through one circuit: admission, the call, and the record of its outcome.
+ * Runs `effect` through one circuit: admission, the call under its timeout, and the record of its outcome and
+ * duration.
  *
  * The mask covers admission, so an interruption can never land between taking a trial slot and installing the
  * finalizer that gives it back. Only the user's effect runs interruptibly.
@@ -262,15 +337,18 @@ export const protect = <A, E, R>(
   shared: Shared,
   circuit: Circuit,
   effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | Api.CircuitBreakerOpen, R> =>
+): Effect.Effect<A, E | Api.CircuitBreakerError, R> =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(apply(shared, circuit, Machine.admit), (step): Effect.Effect<A, E | Api.CircuitBreakerOpen, R> => {
+    Effect.flatMap(apply(shared, circuit, Machine.admit), (step): Effect.Effect<A, E | Api.CircuitBreakerError, R> => {
       const admission = step.result
       if (!admission.admitted) {
         return reject(shared, circuit, admission)
       }
 
-      const run = Effect.onExit(restore(effect), (exit) => record(shared, circuit, admission.generation, exit))
+      const startedAt = shared.clock.unsafeCurrentTimeMillis()
+      const call = restore(withTimeout(shared, circuit, effect, admission.trial))
+      const recorded = Effect.onExit(call, (exit) => record(shared, circuit, admission.generation, startedAt, exit))
+      const run = Effect.zipRight(Telemetry.annotateSpan(shared.telemetry, circuit.key, step.state._tag), recorded)
       return step.transition === undefined ? run : Effect.zipRight(afterTransition(shared, circuit, step), run)
     })
   )
@@ -282,7 +360,10 @@ export const protect = <A, E, R>(
  */
 export const state = (shared: Shared, circuit: Circuit): Effect.Effect<Api.State> =>
   Effect.flatMap(apply(shared, circuit, Machine.observe), (step) =>
-    Effect.as(afterTransition(shared, circuit, step), toPublicState(step.state, shared.clock.unsafeCurrentTimeMillis()))
+    Effect.as(
+      afterTransition(shared, circuit, step),
+      toPublicState(step.state, shared.clock.unsafeCurrentTimeMillis(), shared.policy)
+    )
   )
 
 /**
@@ -293,5 +374,16 @@ export const state = (shared: Shared, circuit: Circuit): Effect.Effect<Api.State
 export const cooldownElapsed = (shared: Shared, circuit: Circuit, generation: number): Effect.Effect<void> =>
   Effect.flatMap(
     apply(shared, circuit, (state, now) => Machine.cooldownElapsed(state, generation, now)),
+    (step) => afterTransition(shared, circuit, step)
+  )
+
+/**
+ * Applies an operator's command to one circuit.
+ *
+ * @internal
+ */
+export const command = (shared: Shared, circuit: Circuit, command: Machine.Command): Effect.Effect<void> =>
+  Effect.flatMap(
+    apply(shared, circuit, (state, now) => Machine.command(state, command, now, shared.policy)),
     (step) => afterTransition(shared, circuit, step)
   )

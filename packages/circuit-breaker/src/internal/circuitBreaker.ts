@@ -2,6 +2,7 @@ import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { dual } from "effect/Function"
@@ -17,7 +18,9 @@ import type * as Api from "../CircuitBreaker.js"
 import * as Circuit from "./circuit.js"
 import * as Machine from "./machine.js"
 import * as Options from "./options.js"
+import * as Registry from "./registry.js"
 import * as Scheduler from "./scheduler.js"
+import * as Telemetry from "./telemetry.js"
 
 /** @internal */
 export const TypeId: typeof Api.TypeId = Symbol.for("@effect-resilience/circuit-breaker/CircuitBreaker") as any
@@ -37,7 +40,9 @@ export const isCircuitBreakerOpen = (u: unknown): u is Api.CircuitBreakerOpen =>
  */
 export const makeShared = (
   options: Options.ResolvedOptions,
+  policy: Machine.Policy,
   circuitOf: (key: string) => Circuit.Circuit,
+  telemetry: { readonly keyed: boolean; readonly byKey: boolean },
   classify: Circuit.Classifier = Circuit.defaultClassifier(options)
 ): Effect.Effect<Circuit.Shared, never, Scope.Scope> =>
   Effect.gen(function* () {
@@ -47,9 +52,40 @@ export const makeShared = (
     const scheduler = yield* Scheduler.make(clock, (key, generation) =>
       Circuit.cooldownElapsed(shared, circuitOf(key), generation)
     )
-    const shared: Circuit.Shared = { options, classify, clock, pubsub, scheduler }
+    const metrics = Telemetry.make(options.name, telemetry)
+    Telemetry.initialState(metrics, telemetry.keyed ? undefined : policy.initial._tag)
+    const shared: Circuit.Shared = { options, policy, classify, clock, pubsub, scheduler, telemetry: metrics }
     return shared
   })
+
+/**
+ * Converts one circuit's state into a health entry, with durations in milliseconds so that it serialises to JSON.
+ *
+ * @internal
+ */
+export const healthEntry = (
+  shared: Circuit.Shared,
+  key: string | undefined,
+  state: Machine.MachineState,
+  now: number
+): Api.HealthEntry => {
+  const base = key === undefined ? { name: shared.options.name } : { name: shared.options.name, key }
+  const visible = state._tag === "Open" ? Machine.observe(state, now).state : state
+  const view = Circuit.toPublicState(visible, now, shared.policy)
+  switch (view._tag) {
+    case "Closed":
+      return view.windows === undefined
+        ? { ...base, state: "Closed", consecutiveFailures: view.consecutiveFailures }
+        : { ...base, state: "Closed", consecutiveFailures: view.consecutiveFailures, windows: view.windows }
+    case "Open":
+      return { ...base, state: "Open", remainingCooldownMillis: Duration.toMillis(view.remainingCooldown) }
+    case "HalfOpen":
+      return { ...base, state: "HalfOpen", trialSuccesses: view.trialSuccesses, trialRunning: view.trialRunning }
+    case "Isolated":
+    case "Disabled":
+      return { ...base, state: view._tag }
+  }
+}
 
 /**
  * Turns a validation message into a defect, as constructors whose error type is `never` must.
@@ -64,19 +100,30 @@ export const resolveOrDie = <A>(
 const makeResolved = (options: Options.ResolvedOptions): Effect.Effect<Api.CircuitBreaker, never, Scope.Scope> =>
   Effect.gen(function* () {
     const clock = yield* Effect.clock
-    const ref = yield* Ref.make<Machine.MachineState>(Machine.initial)
+    const policy = yield* Options.buildPolicy(options)
+    const ref = yield* Ref.make<Machine.MachineState>(policy.initial)
     const circuit: Circuit.Circuit = {
       key: undefined,
       modify: (f) => Ref.modify(ref, (state) => f(state, clock.unsafeCurrentTimeMillis()))
     }
-    const shared = yield* makeShared(options, () => circuit)
+    const shared = yield* makeShared(options, policy, () => circuit, { keyed: false, byKey: false })
+
+    yield* Registry.register({
+      name: options.name,
+      snapshot: Effect.map(Ref.get(ref), (state) => [
+        healthEntry(shared, undefined, state, clock.unsafeCurrentTimeMillis())
+      ])
+    })
 
     const breaker: Api.CircuitBreaker = {
       [TypeId]: TypeId,
       name: options.name,
       protect: (effect) => Circuit.protect(shared, circuit, effect),
       state: Circuit.state(shared, circuit),
-      transitions: Stream.fromPubSub(shared.pubsub)
+      transitions: Stream.fromPubSub(shared.pubsub),
+      isolate: Circuit.command(shared, circuit, "Isolate"),
+      reset: Circuit.command(shared, circuit, "Reset"),
+      disable: Circuit.command(shared, circuit, "Disable")
     }
     return breaker
   })
@@ -105,7 +152,7 @@ export const layerConfig = (
 /** @internal */
 export const protect = <A, E, R>(
   effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | Api.CircuitBreakerOpen, R | Api.CircuitBreaker> =>
+): Effect.Effect<A, E | Api.CircuitBreakerError, R | Api.CircuitBreaker> =>
   Effect.flatMap(tag, (breaker) => breaker.protect(effect))
 
 /** @internal */
@@ -113,6 +160,15 @@ export const state: Effect.Effect<Api.State, never, Api.CircuitBreaker> = Effect
   tag,
   (breaker) => breaker.state
 )
+
+/** @internal */
+export const isolate: Effect.Effect<void, never, Api.CircuitBreaker> = Effect.flatMap(tag, (breaker) => breaker.isolate)
+
+/** @internal */
+export const reset: Effect.Effect<void, never, Api.CircuitBreaker> = Effect.flatMap(tag, (breaker) => breaker.reset)
+
+/** @internal */
+export const disable: Effect.Effect<void, never, Api.CircuitBreaker> = Effect.flatMap(tag, (breaker) => breaker.disable)
 
 /** @internal */
 export const transitions: Stream.Stream<Api.Transition, never, Api.CircuitBreaker> = Stream.unwrap(
@@ -142,17 +198,19 @@ export const untilOpen = <Out, In, R>(
 /** @internal */
 export const retry: {
   <Out, E, R2>(
-    schedule: Schedule.Schedule<Out, NoInfer<E>, R2>
-  ): <A, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | Api.CircuitBreakerOpen, R | R2 | Api.CircuitBreaker>
+    schedule: Schedule.Schedule<Out, NoInfer<E> | Api.CircuitBreakerTimeout, R2>
+  ): <A, R>(
+    effect: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | Api.CircuitBreakerError, R | R2 | Api.CircuitBreaker>
   <A, E, R, Out, R2>(
     effect: Effect.Effect<A, E, R>,
-    schedule: Schedule.Schedule<Out, NoInfer<E>, R2>
-  ): Effect.Effect<A, E | Api.CircuitBreakerOpen, R | R2 | Api.CircuitBreaker>
+    schedule: Schedule.Schedule<Out, NoInfer<E> | Api.CircuitBreakerTimeout, R2>
+  ): Effect.Effect<A, E | Api.CircuitBreakerError, R | R2 | Api.CircuitBreaker>
 } = dual(
   2,
   <A, E, R, Out, R2>(
     effect: Effect.Effect<A, E, R>,
-    schedule: Schedule.Schedule<Out, E, R2>
-  ): Effect.Effect<A, E | Api.CircuitBreakerOpen, R | R2 | Api.CircuitBreaker> =>
+    schedule: Schedule.Schedule<Out, E | Api.CircuitBreakerTimeout, R2>
+  ): Effect.Effect<A, E | Api.CircuitBreakerError, R | R2 | Api.CircuitBreaker> =>
     Effect.retry(protect(effect), untilOpen(schedule))
 )

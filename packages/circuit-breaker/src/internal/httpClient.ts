@@ -95,6 +95,9 @@ export const classifyExit = (
   if (isCircuitBreakerOpen(error)) {
     return ["Ignored", undefined]
   }
+  if (Circuit.isCircuitBreakerTimeout(error)) {
+    return ["Failure", undefined]
+  }
 
   // `TimeoutException` from `Effect.timeout` inside the protected client, and any error of a type this module does
   // not know, count against the upstream.
@@ -173,33 +176,20 @@ export const resolveHttp = (options: HttpApi.Options | undefined): Either.Either
     return Either.left(`Invalid HTTP circuit breaker options: expected an object, got ${String(input)}`)
   }
 
+  const cooldown = input.cooldown === undefined ? defaultCooldown : input.cooldown
   const keyed = Options.resolveKeyed({
     ...input,
     name: input.name === undefined ? defaultName : input.name,
-    failureThreshold: input.failureThreshold === undefined ? defaultFailureThreshold : input.failureThreshold,
-    cooldown: input.cooldown === undefined ? defaultCooldown : input.cooldown,
+    failureThreshold:
+      input.failureThreshold === undefined && input.policy === undefined
+        ? defaultFailureThreshold
+        : input.failureThreshold,
+    cooldown,
+    maxCooldown: input.maxCooldown === undefined ? defaultMaxCooldownFor(cooldown) : input.maxCooldown,
     isFailure: undefined
   })
   if (Either.isLeft(keyed)) {
     return Either.left(keyed.left)
-  }
-
-  const maxCooldown = Options.decodeDuration(
-    "maxCooldown",
-    input.maxCooldown === undefined ? defaultMaxCooldown : input.maxCooldown
-  )
-  if (Either.isLeft(maxCooldown)) {
-    return Either.left(maxCooldown.left)
-  }
-  const maxCooldownMillis = Duration.toMillis(maxCooldown.right)
-  if (maxCooldownMillis < keyed.right.cooldownMillis) {
-    return Either.left(
-      Options.invalid(
-        "maxCooldown",
-        Duration.format(maxCooldown.right),
-        `a duration of at least the cooldown (${Duration.format(keyed.right.cooldown)})`
-      )
-    )
   }
 
   const rateLimits = input.rateLimits === undefined ? "failure" : input.rateLimits
@@ -218,11 +208,18 @@ export const resolveHttp = (options: HttpApi.Options | undefined): Either.Either
 
   return Either.right({
     keyed: keyed.right,
-    maxCooldownMillis,
+    maxCooldownMillis: keyed.right.maxCooldownMillis,
     rateLimits,
     keyOf: input.key ?? originOf,
     classify: input.classify
   })
+}
+
+// The HTTP default cap is shorter than the core one, since a `Retry-After` from a server is the usual way to reach it;
+// a longer fixed cooldown raises it.
+const defaultMaxCooldownFor = (cooldown: unknown): Duration.DurationInput => {
+  const base = Duration.decodeUnknown(cooldown)
+  return Option.isSome(base) && Duration.greaterThan(base.value, defaultMaxCooldown) ? base.value : defaultMaxCooldown
 }
 
 const verdicts: Record<Machine.Outcome, Effect.Effect<Circuit.Verdict>> = {
@@ -276,26 +273,30 @@ const responseOfFailure = (
 }
 
 /**
- * Wraps a rejection in a `RequestError`, for clients whose declared error type must stay `HttpClientError`.
+ * Wraps a rejection or a timeout of the breaker in a `RequestError`, for clients whose declared error type must stay
+ * `HttpClientError`.
  *
  * @internal
  */
 export const toRequestError = (
   request: HttpClientRequest.HttpClientRequest,
-  rejection: Api.CircuitBreakerOpen
+  error: Api.CircuitBreakerError
 ): HttpClientError.RequestError =>
   new HttpClientError.RequestError({
     request,
     reason: "Transport",
-    cause: rejection,
-    description: rejection.message
+    cause: error,
+    description: error.message
   })
+
+const isCircuitBreakerError = (u: unknown): u is Api.CircuitBreakerError =>
+  isCircuitBreakerOpen(u) || Circuit.isCircuitBreakerTimeout(u)
 
 /** @internal */
 export const protectClient = <E, R>(
   client: HttpClient.HttpClient.With<E, R>,
   breakers: HttpApi.HttpClientCircuitBreaker
-): HttpClient.HttpClient.With<E | Api.CircuitBreakerOpen, R> =>
+): HttpClient.HttpClient.With<E | Api.CircuitBreakerError, R> =>
   HttpClient.transform(client, (effect, request) => breakers.breaker.protect(effect, breakers.keyOf(request)))
 
 /** @internal */
@@ -304,8 +305,8 @@ export const protectClientAsRequestError = <E, R>(
   breakers: HttpApi.HttpClientCircuitBreaker
 ): HttpClient.HttpClient.With<E | HttpClientError.RequestError, R> =>
   HttpClient.transform(client, (effect, request) =>
-    Effect.catchIf(breakers.breaker.protect(effect, breakers.keyOf(request)), isCircuitBreakerOpen, (rejection) =>
-      Effect.fail(toRequestError(request, rejection))
+    Effect.catchIf(breakers.breaker.protect(effect, breakers.keyOf(request)), isCircuitBreakerError, (error) =>
+      Effect.fail(toRequestError(request, error))
     )
   )
 
@@ -350,17 +351,17 @@ const lazyBreakers = (options: HttpApi.Options | undefined) => {
 export const withCircuitBreaker: {
   (
     options?: HttpApi.Options
-  ): <E, R>(client: HttpClient.HttpClient.With<E, R>) => HttpClient.HttpClient.With<E | Api.CircuitBreakerOpen, R>
+  ): <E, R>(client: HttpClient.HttpClient.With<E, R>) => HttpClient.HttpClient.With<E | Api.CircuitBreakerError, R>
   <E, R>(
     client: HttpClient.HttpClient.With<E, R>,
     options?: HttpApi.Options
-  ): HttpClient.HttpClient.With<E | Api.CircuitBreakerOpen, R>
+  ): HttpClient.HttpClient.With<E | Api.CircuitBreakerError, R>
 } = dual(
   (args) => hasProperty(args[0], HttpClient.TypeId),
   <E, R>(
     client: HttpClient.HttpClient.With<E, R>,
     options?: HttpApi.Options
-  ): HttpClient.HttpClient.With<E | Api.CircuitBreakerOpen, R> => {
+  ): HttpClient.HttpClient.With<E | Api.CircuitBreakerError, R> => {
     const breakers = lazyBreakers(options)
     return HttpClient.transform(client, (effect, request) =>
       Effect.flatMap(breakers.get, (created) => created.breaker.protect(effect, breakers.keyOf(request)))
@@ -376,8 +377,8 @@ export const transformClient = (
   return (client) =>
     HttpClient.transform(client, (effect, request) =>
       Effect.flatMap(breakers.get, (created) =>
-        Effect.catchIf(created.breaker.protect(effect, breakers.keyOf(request)), isCircuitBreakerOpen, (rejection) =>
-          Effect.fail(toRequestError(request, rejection))
+        Effect.catchIf(created.breaker.protect(effect, breakers.keyOf(request)), isCircuitBreakerError, (error) =>
+          Effect.fail(toRequestError(request, error))
         )
       )
     )

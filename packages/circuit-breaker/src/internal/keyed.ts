@@ -7,9 +7,11 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Api from "../CircuitBreaker.js"
 import * as Circuit from "./circuit.js"
-import { makeShared, resolveOrDie } from "./circuitBreaker.js"
-import * as Machine from "./machine.js"
+import { healthEntry, makeShared, resolveOrDie } from "./circuitBreaker.js"
+import type * as Machine from "./machine.js"
 import * as Options from "./options.js"
+import * as Registry from "./registry.js"
+import * as Telemetry from "./telemetry.js"
 
 /** @internal */
 export const KeyedTypeId: typeof Api.KeyedTypeId = Symbol.for(
@@ -46,6 +48,8 @@ export interface Circuits {
   readonly entries: Map<string, Entry>
   oldest: Entry | undefined
   newest: Entry | undefined
+  /** Called with the state of every circuit dropped or evicted, to keep the state gauges right. */
+  readonly onDrop: (state: Machine.MachineState) => void
 }
 
 const unlink = (circuits: Circuits, entry: Entry): void => {
@@ -68,6 +72,7 @@ const linkNewest = (circuits: Circuits, entry: Entry): void => {
 const remove = (circuits: Circuits, entry: Entry): void => {
   unlink(circuits, entry)
   circuits.entries.delete(entry.key)
+  circuits.onDrop(entry.state)
 }
 
 // An Open circuit counts as used until its cooldown ends, so idleness never cuts a cooldown short or drops the circuit
@@ -128,6 +133,7 @@ const evictOne = (circuits: Circuits): void => {
 export const circuit = (
   ref: Ref.Ref<Circuits>,
   options: Options.ResolvedKeyedOptions,
+  policy: Machine.Policy,
   clock: { unsafeCurrentTimeMillis(): number },
   key: string
 ): Circuit.Circuit => ({
@@ -141,11 +147,11 @@ export const circuit = (
         entry = undefined
       }
 
-      const [result, next] = f(entry?.state ?? Machine.initial, now)
+      const [result, next] = f(entry?.state ?? policy.initial, now)
       if (entry !== undefined) {
         // Only the initial state itself is dropped: a Closed circuit of a later generation must stay, so that calls
         // admitted before it last opened stay fenced off.
-        if (next === Machine.initial) {
+        if (next === policy.initial) {
           remove(circuits, entry)
         } else {
           entry.state = next
@@ -155,7 +161,7 @@ export const circuit = (
             linkNewest(circuits, entry)
           }
         }
-      } else if (next !== Machine.initial) {
+      } else if (next !== policy.initial) {
         dropIdle(circuits, now, options)
         while (circuits.entries.size >= options.maxKeys) evictOne(circuits)
         const created: Entry = { key, state: next, lastUsed: now, older: undefined, newer: undefined }
@@ -177,9 +183,28 @@ export const makeResolved = (
 ): Effect.Effect<Api.KeyedCircuitBreaker, never, Scope.Scope> =>
   Effect.gen(function* () {
     const clock = yield* Effect.clock
-    const ref = yield* Ref.make<Circuits>({ entries: new Map(), oldest: undefined, newest: undefined })
-    const circuitOf = (key: string) => circuit(ref, options, clock, key)
-    const shared = yield* makeShared(options, circuitOf, classify)
+    const policy = yield* Options.buildPolicy(options)
+    // Set once the shared parts exist, which need `circuitOf` first; a drop can only happen after that.
+    let telemetry: Telemetry.Telemetry | undefined
+    const ref = yield* Ref.make<Circuits>({
+      entries: new Map(),
+      oldest: undefined,
+      newest: undefined,
+      onDrop: (state) => {
+        if (telemetry !== undefined) Telemetry.recordDrop(telemetry, state._tag)
+      }
+    })
+    const circuitOf = (key: string) => circuit(ref, options, policy, clock, key)
+    const shared = yield* makeShared(options, policy, circuitOf, { keyed: true, byKey: options.metricsByKey }, classify)
+    telemetry = shared.telemetry
+
+    yield* Registry.register({
+      name: options.name,
+      snapshot: Effect.map(Ref.get(ref), (circuits) => {
+        const now = clock.unsafeCurrentTimeMillis()
+        return Array.from(circuits.entries.values(), (entry) => healthEntry(shared, entry.key, entry.state, now))
+      })
+    })
 
     const protect: Api.KeyedCircuitBreaker["protect"] = dual(
       2,
@@ -198,7 +223,10 @@ export const makeResolved = (
           if (isDroppable(entry, now, options)) remove(circuits, entry)
         }
         return [circuits.entries.size, circuits]
-      })
+      }),
+      isolate: (key) => Circuit.command(shared, circuitOf(key), "Isolate"),
+      reset: (key) => Circuit.command(shared, circuitOf(key), "Reset"),
+      disable: (key) => Circuit.command(shared, circuitOf(key), "Disable")
     }
     return keyedBreaker
   })

@@ -10,22 +10,42 @@
  *
  * @internal
  */
+import * as Window from "./window.js"
 
 /** @internal */
-export type StateTag = "Closed" | "Open" | "HalfOpen"
+export type StateTag = "Closed" | "Open" | "HalfOpen" | "Isolated" | "Disabled"
 
 /** @internal */
-export type MachineState = Closed | Open | HalfOpen
+export type MachineState = Closed | Open | HalfOpen | Isolated | Disabled
 
-/** @internal */
-export interface Closed {
-  readonly _tag: "Closed"
-  readonly generation: number
-  readonly consecutiveFailures: number
+/**
+ * What the cooldown backoff remembers across states: how many times the breaker opened in the current run of
+ * openings, and when and for how long it was last open.
+ *
+ * @internal
+ */
+export interface Backoff {
+  /** Openings since the count last reset; the next cooldown is the one for this count. */
+  readonly openings: number
+  /** Epoch milliseconds at which the current run of openings began (the first opening after a reset). */
+  readonly openSince: number
+  /** How long the breaker was last open, from opening to closing, in milliseconds. */
+  readonly lastOpenMillis: number
+  /** Epoch milliseconds at which the breaker last closed. */
+  readonly closedAt: number
 }
 
 /** @internal */
-export interface Open {
+export interface Closed extends Backoff {
+  readonly _tag: "Closed"
+  readonly generation: number
+  readonly consecutiveFailures: number
+  /** One window per trip policy, in the policy's order; `undefined` for policies that need none. */
+  readonly windows: ReadonlyArray<Window.Window | undefined>
+}
+
+/** @internal */
+export interface Open extends Backoff {
   readonly _tag: "Open"
   readonly generation: number
   /** Epoch milliseconds at which the breaker opened. */
@@ -35,22 +55,63 @@ export interface Open {
 }
 
 /** @internal */
-export interface HalfOpen {
+export interface HalfOpen extends Backoff {
   readonly _tag: "HalfOpen"
   readonly generation: number
   readonly trialRunning: boolean
   readonly trialSuccesses: number
 }
 
+/** Held open by an operator until a reset. @internal */
+export interface Isolated {
+  readonly _tag: "Isolated"
+  readonly generation: number
+  readonly since: number
+}
+
+/** Admits every call and never opens, until a reset. @internal */
+export interface Disabled {
+  readonly _tag: "Disabled"
+  readonly generation: number
+  readonly since: number
+}
+
+/** @internal */
+export type Trip =
+  | { readonly _tag: "ConsecutiveFailures"; readonly threshold: number }
+  | {
+      readonly _tag: "FailureRate"
+      readonly threshold: number
+      readonly minimumCalls: number
+      readonly window: Window.WindowSpec
+    }
+  | {
+      readonly _tag: "SlowCallRate"
+      readonly threshold: number
+      readonly minimumCalls: number
+      readonly slowCallMillis: number
+      readonly window: Window.WindowSpec
+    }
+
 /** @internal */
 export interface Policy {
-  readonly failureThreshold: number
+  readonly trips: ReadonlyArray<Trip>
   readonly successThreshold: number
-  readonly cooldownMillis: number
+  /** Cooldown in milliseconds for the n-th opening of a run; the last entry serves every later opening. */
+  readonly cooldowns: ReadonlyArray<number>
+  /** Upper bound of every cooldown, including one lengthened by a `Retry-After`. */
+  readonly maxCooldownMillis: number
+  /** The state a new circuit starts in; a store may skip storing a circuit whose state is this very object. */
+  readonly initial: MachineState
+  /** The Closed state with empty counts, which a close or a reset starts from. */
+  readonly closed: Closed
 }
 
 /** @internal */
 export type Outcome = "Success" | "Failure" | "Ignored"
+
+/** @internal */
+export type Command = "Isolate" | "Reset" | "Disable"
 
 /** @internal */
 export interface MachineTransition {
@@ -58,17 +119,23 @@ export interface MachineTransition {
   readonly to: StateTag
   /** Epoch milliseconds of the event that caused the transition. */
   readonly at: number
+  /** Why the breaker changed state, in words for a log line. */
+  readonly reason: string
 }
 
 /**
  * The result of an admission: `admitted` with the generation the call must present when it records its outcome,
- * or rejected with the state that rejected it and the remaining cooldown in milliseconds.
+ * or rejected with the state that rejected it and the remaining cooldown in milliseconds (infinite while isolated).
  *
  * @internal
  */
 export type Admission =
   | { readonly admitted: true; readonly generation: number; readonly trial: boolean }
-  | { readonly admitted: false; readonly state: "Open" | "HalfOpen"; readonly retryAfterMillis: number }
+  | {
+      readonly admitted: false
+      readonly state: "Open" | "HalfOpen" | "Isolated"
+      readonly retryAfterMillis: number
+    }
 
 /** @internal */
 export interface Step<A> {
@@ -77,21 +144,46 @@ export interface Step<A> {
   readonly transition: MachineTransition | undefined
 }
 
-/** @internal */
-export const initial: Closed = { _tag: "Closed", generation: 0, consecutiveFailures: 0 }
+/**
+ * The outcome of one finished call, as the machine needs it.
+ *
+ * @internal
+ */
+export interface CallRecord {
+  readonly outcome: Outcome
+  /** How long the call ran, in milliseconds. */
+  readonly durationMillis: number
+  /** The shortest cooldown the upstream asked for, in milliseconds; 0 when it asked for none. */
+  readonly minCooldownMillis: number
+}
+
+const noBackoff: Backoff = { openings: 0, openSince: 0, lastOpenMillis: 0, closedAt: Number.NEGATIVE_INFINITY }
+
+/**
+ * Builds the initial state for `trips`: Closed, generation 0, empty windows.
+ *
+ * @internal
+ */
+export const initialFor = (trips: ReadonlyArray<Trip>): Closed => ({
+  _tag: "Closed",
+  generation: 0,
+  consecutiveFailures: 0,
+  windows: trips.map((trip) => (trip._tag === "ConsecutiveFailures" ? undefined : Window.empty(trip.window))),
+  ...noBackoff
+})
 
 const rejectedWhileTrialRuns: Admission = { admitted: false, state: "HalfOpen", retryAfterMillis: 0 }
+const rejectedWhileIsolated: Admission = {
+  admitted: false,
+  state: "Isolated",
+  retryAfterMillis: Number.POSITIVE_INFINITY
+}
 
-// Returns `initial` itself for generation 0, so that a store can tell a circuit that needs no storage by identity.
-const closed = (generation: number): Closed =>
-  generation === 0 ? initial : { _tag: "Closed", generation, consecutiveFailures: 0 }
-
-// `minCooldownMillis` lengthens the cooldown of this one opening, for an upstream that said how long to stay away.
-const open = (generation: number, now: number, policy: Policy, minCooldownMillis: number): Open => ({
-  _tag: "Open",
-  generation,
-  openedAt: now,
-  openUntil: now + Math.max(policy.cooldownMillis, minCooldownMillis)
+const backoffOf = (state: Backoff): Backoff => ({
+  openings: state.openings,
+  openSince: state.openSince,
+  lastOpenMillis: state.lastOpenMillis,
+  closedAt: state.closedAt
 })
 
 const step = <A>(state: MachineState, result: A, transition?: MachineTransition): Step<A> => ({
@@ -100,18 +192,60 @@ const step = <A>(state: MachineState, result: A, transition?: MachineTransition)
   transition
 })
 
+const transition = (from: StateTag, to: StateTag, at: number, reason: string): MachineTransition => ({
+  from,
+  to,
+  at,
+  reason
+})
+
+/**
+ * Opens the breaker. The cooldown is the one for the current count of openings, at least `minCooldownMillis`, and at
+ * most the policy's cap. A run of openings starts over once the breaker has stayed closed for as long as it was last
+ * open.
+ */
+const open = (from: Closed | HalfOpen, now: number, policy: Policy, minCooldownMillis: number): Open => {
+  const startsOver = from._tag === "Closed" && now - from.closedAt >= from.lastOpenMillis
+  const openings = startsOver ? 0 : from.openings
+  const scheduled = policy.cooldowns[Math.min(openings, policy.cooldowns.length - 1)]!
+  const cooldown = Math.min(policy.maxCooldownMillis, Math.max(scheduled, minCooldownMillis))
+  return {
+    _tag: "Open",
+    generation: from.generation + 1,
+    openedAt: now,
+    openUntil: now + cooldown,
+    openings: openings + 1,
+    openSince: startsOver ? now : from.openSince,
+    lastOpenMillis: from.lastOpenMillis,
+    closedAt: from.closedAt
+  }
+}
+
+const closedAfter = (state: HalfOpen, now: number, policy: Policy): Closed => ({
+  ...policy.closed,
+  generation: state.generation + 1,
+  openings: state.openings,
+  openSince: state.openSince,
+  lastOpenMillis: now - state.openSince,
+  closedAt: now
+})
+
 /**
  * Decides whether a call may run at `now`.
  *
  * An Open breaker whose cooldown has ended moves to HalfOpen here as well as in `cooldownElapsed`, so admission is
- * right even when the cooldown timer has not run yet; the call then becomes the first trial.
+ * right even when the cooldown timer has not run yet. The call then becomes the first trial.
  *
  * @internal
  */
 export const admit = (state: MachineState, now: number): Step<Admission> => {
   switch (state._tag) {
     case "Closed":
+    case "Disabled":
       return step(state, { admitted: true, generation: state.generation, trial: false })
+
+    case "Isolated":
+      return step(state, rejectedWhileIsolated)
 
     case "Open": {
       if (now < state.openUntil) {
@@ -119,8 +253,18 @@ export const admit = (state: MachineState, now: number): Step<Admission> => {
       }
 
       const generation = state.generation + 2
-      const next: HalfOpen = { _tag: "HalfOpen", generation, trialRunning: true, trialSuccesses: 0 }
-      return step(next, { admitted: true, generation, trial: true }, { from: "Open", to: "HalfOpen", at: now })
+      const next: HalfOpen = {
+        _tag: "HalfOpen",
+        generation,
+        trialRunning: true,
+        trialSuccesses: 0,
+        ...backoffOf(state)
+      }
+      return step(
+        next,
+        { admitted: true, generation, trial: true },
+        transition("Open", "HalfOpen", now, "the cooldown ended")
+      )
     }
 
     case "HalfOpen": {
@@ -129,94 +273,148 @@ export const admit = (state: MachineState, now: number): Step<Admission> => {
       }
 
       const generation = state.generation + 1
-      const next: HalfOpen = { _tag: "HalfOpen", generation, trialRunning: true, trialSuccesses: state.trialSuccesses }
-      return step(next, { admitted: true, generation, trial: true })
+      return step({ ...state, generation, trialRunning: true }, { admitted: true, generation, trial: true })
     }
   }
 }
 
+const percent = (ratio: number): string => `${Math.round(ratio * 100)}%`
+
+const describeWindow = (spec: Window.WindowSpec): string =>
+  spec._tag === "Calls" ? `the last ${spec.size} calls` : `the last ${spec.durationMillis} ms`
+
+/** Returns why `trip` opens the breaker now, or undefined when it does not. */
+const tripReason = (trip: Trip, consecutiveFailures: number, totals: Window.Totals | undefined): string | undefined => {
+  switch (trip._tag) {
+    case "ConsecutiveFailures":
+      return consecutiveFailures >= trip.threshold ? `${consecutiveFailures} consecutive failures` : undefined
+
+    case "FailureRate": {
+      if (totals === undefined || totals.calls < trip.minimumCalls) return undefined
+      const rate = totals.failures / totals.calls
+      return rate >= trip.threshold
+        ? `a failure rate of ${percent(rate)} over ${describeWindow(trip.window)} (${totals.failures} of ${totals.calls})`
+        : undefined
+    }
+
+    case "SlowCallRate": {
+      if (totals === undefined || totals.calls < trip.minimumCalls) return undefined
+      const rate = totals.slowCalls / totals.calls
+      return rate >= trip.threshold
+        ? `a slow-call rate of ${percent(rate)} over ${describeWindow(trip.window)} (${totals.slowCalls} of ${totals.calls} slower than ${trip.slowCallMillis} ms)`
+        : undefined
+    }
+  }
+}
+
+/** Whether the call counts as slow for `trip`; only slow-call policies have a notion of slow. */
+const isSlowFor = (trip: Trip, durationMillis: number): boolean =>
+  trip._tag === "SlowCallRate" && durationMillis >= trip.slowCallMillis
+
 /**
- * Applies the outcome of a call admitted with `generation`. Outcomes from an earlier generation change nothing. When
- * a failure opens the breaker, the cooldown lasts at least `minCooldownMillis`.
+ * Applies the outcome of a call admitted with `generation`. Outcomes from an earlier generation change nothing.
  *
  * @internal
  */
 export const record = (
   state: MachineState,
   generation: number,
-  outcome: Outcome,
+  call: CallRecord,
   now: number,
-  policy: Policy,
-  minCooldownMillis = 0
+  policy: Policy
 ): Step<void> => {
-  if (generation !== state.generation) {
+  if (generation !== state.generation || (call.outcome === "Ignored" && state._tag !== "HalfOpen")) {
     return step(state, undefined)
   }
 
   switch (state._tag) {
     case "Closed":
-      return recordClosed(state, outcome, now, policy, minCooldownMillis)
-
-    // An Open breaker admits no call, so no outcome can carry its generation.
-    case "Open":
-      return step(state, undefined)
+      return recordClosed(state, call, now, policy)
 
     case "HalfOpen":
-      return state.trialRunning ? recordTrial(state, outcome, now, policy, minCooldownMillis) : step(state, undefined)
+      return state.trialRunning ? recordTrial(state, call, now, policy) : step(state, undefined)
+
+    // Open and Isolated admit no call, so no outcome can carry their generation, and Disabled never trips.
+    case "Open":
+    case "Isolated":
+    case "Disabled":
+      return step(state, undefined)
   }
 }
 
-const recordClosed = (
-  state: Closed,
-  outcome: Outcome,
-  now: number,
-  policy: Policy,
-  minCooldownMillis: number
-): Step<void> => {
-  switch (outcome) {
-    case "Ignored":
-      return step(state, undefined)
+const recordClosed = (state: Closed, call: CallRecord, now: number, policy: Policy): Step<void> => {
+  const failed = call.outcome === "Failure"
+  const hasWindows = state.windows.some((window) => window !== undefined)
 
-    case "Success":
-      return state.consecutiveFailures === 0 ? step(state, undefined) : step(closed(state.generation), undefined)
+  // The common case of the default policy: a success with no failures to reset and no window to update.
+  if (!failed && !hasWindows && state.consecutiveFailures === 0) {
+    return step(state, undefined)
+  }
 
-    case "Failure": {
-      const consecutiveFailures = state.consecutiveFailures + 1
-      if (consecutiveFailures < policy.failureThreshold) {
-        return step({ _tag: "Closed", generation: state.generation, consecutiveFailures }, undefined)
-      }
+  const consecutiveFailures = failed ? state.consecutiveFailures + 1 : 0
+  // Back to the untouched initial state: return that very object, so that a store can drop the circuit.
+  if (!hasWindows && consecutiveFailures === 0 && state.generation === 0) {
+    return step(policy.closed, undefined)
+  }
 
-      const opened = open(state.generation + 1, now, policy, minCooldownMillis)
-      return step(opened, undefined, { from: "Closed", to: "Open", at: now })
+  const windows = hasWindows
+    ? state.windows.map((window, index) => {
+        const trip = policy.trips[index]!
+        return window === undefined || trip._tag === "ConsecutiveFailures"
+          ? window
+          : Window.add(window, trip.window, failed, isSlowFor(trip, call.durationMillis), now)
+      })
+    : state.windows
+
+  for (let index = 0; index < policy.trips.length; index++) {
+    const trip = policy.trips[index]!
+    const window = windows[index]
+    const reason = tripReason(trip, consecutiveFailures, window)
+    if (reason !== undefined) {
+      return step(
+        open(state, now, policy, call.minCooldownMillis),
+        undefined,
+        transition("Closed", "Open", now, reason)
+      )
     }
   }
+
+  return step({ ...state, consecutiveFailures, windows }, undefined)
 }
 
-const recordTrial = (
-  state: HalfOpen,
-  outcome: Outcome,
-  now: number,
-  policy: Policy,
-  minCooldownMillis: number
-): Step<void> => {
-  switch (outcome) {
+const slowForAnyTrip = (policy: Policy, durationMillis: number): Extract<Trip, { _tag: "SlowCallRate" }> | undefined =>
+  policy.trips.find((trip): trip is Extract<Trip, { _tag: "SlowCallRate" }> => isSlowFor(trip, durationMillis))
+
+const recordTrial = (state: HalfOpen, call: CallRecord, now: number, policy: Policy): Step<void> => {
+  switch (call.outcome) {
     // The trial slot is freed without a verdict, so the next call becomes the trial.
     case "Ignored":
       return step({ ...state, trialRunning: false }, undefined)
 
     case "Success": {
+      // A trial that succeeds slowly proves the upstream is still too slow for a slow-call policy.
+      const slowTrip = slowForAnyTrip(policy, call.durationMillis)
+      if (slowTrip !== undefined) {
+        const reason = `a trial call took ${call.durationMillis} ms, at least ${slowTrip.slowCallMillis} ms`
+        return step(open(state, now, policy, 0), undefined, transition("HalfOpen", "Open", now, reason))
+      }
+
       const trialSuccesses = state.trialSuccesses + 1
       if (trialSuccesses < policy.successThreshold) {
         return step({ ...state, trialRunning: false, trialSuccesses }, undefined)
       }
 
-      return step(closed(state.generation + 1), undefined, { from: "HalfOpen", to: "Closed", at: now })
+      const reason =
+        trialSuccesses === 1 ? "a trial call succeeded" : `${trialSuccesses} trial calls succeeded in a row`
+      return step(closedAfter(state, now, policy), undefined, transition("HalfOpen", "Closed", now, reason))
     }
 
-    case "Failure": {
-      const reopened = open(state.generation + 1, now, policy, minCooldownMillis)
-      return step(reopened, undefined, { from: "HalfOpen", to: "Open", at: now })
-    }
+    case "Failure":
+      return step(
+        open(state, now, policy, call.minCooldownMillis),
+        undefined,
+        transition("HalfOpen", "Open", now, "a trial call failed")
+      )
   }
 }
 
@@ -231,8 +429,14 @@ export const cooldownElapsed = (state: MachineState, generation: number, now: nu
     return step(state, undefined)
   }
 
-  const next: HalfOpen = { _tag: "HalfOpen", generation: state.generation + 1, trialRunning: false, trialSuccesses: 0 }
-  return step(next, undefined, { from: "Open", to: "HalfOpen", at: now })
+  const next: HalfOpen = {
+    _tag: "HalfOpen",
+    generation: state.generation + 1,
+    trialRunning: false,
+    trialSuccesses: 0,
+    ...backoffOf(state)
+  }
+  return step(next, undefined, transition("Open", "HalfOpen", now, "the cooldown ended"))
 }
 
 /**
@@ -243,3 +447,42 @@ export const cooldownElapsed = (state: MachineState, generation: number, now: nu
  */
 export const observe = (state: MachineState, now: number): Step<void> =>
   state._tag === "Open" ? cooldownElapsed(state, state.generation, now) : step(state, undefined)
+
+/**
+ * Applies an operator's command. `Isolate` holds the breaker open until a reset; `Disable` admits every call and
+ * never opens until a reset; `Reset` closes the breaker and clears every count, the backoff included. A command that
+ * would not change the state changes nothing and publishes nothing.
+ *
+ * @internal
+ */
+export const command = (state: MachineState, command: Command, now: number, policy: Policy): Step<void> => {
+  const generation = state.generation + 1
+  switch (command) {
+    case "Isolate":
+      return state._tag === "Isolated"
+        ? step(state, undefined)
+        : step(
+            { _tag: "Isolated", generation, since: now },
+            undefined,
+            transition(state._tag, "Isolated", now, "isolated by an operator")
+          )
+
+    case "Disable":
+      return state._tag === "Disabled"
+        ? step(state, undefined)
+        : step(
+            { _tag: "Disabled", generation, since: now },
+            undefined,
+            transition(state._tag, "Disabled", now, "disabled by an operator")
+          )
+
+    case "Reset":
+      return state === policy.initial
+        ? step(state, undefined)
+        : step(
+            { ...policy.closed, generation },
+            undefined,
+            transition(state._tag, "Closed", now, "reset by an operator")
+          )
+  }
+}

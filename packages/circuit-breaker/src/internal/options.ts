@@ -1,20 +1,42 @@
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import type { Policy } from "./machine.js"
+import * as Schedule from "effect/Schedule"
+import type * as Api from "../CircuitBreaker.js"
+import * as Machine from "./machine.js"
+import type * as Window from "./window.js"
 
 /**
- * The options a breaker runs with, after validation and defaults.
+ * The options a breaker runs with, after validation and defaults. The cooldown table of the policy is computed
+ * later by {@link buildPolicy}, because a cooldown `Schedule` may need the `Random` service.
  *
  * @internal
  */
-export interface ResolvedOptions extends Policy {
+export interface ResolvedOptions {
   readonly name: string
-  readonly cooldown: Duration.Duration
   readonly isFailure: ((error: unknown) => boolean) | undefined
+  readonly trips: ReadonlyArray<Machine.Trip>
+  readonly successThreshold: number
+  readonly cooldown: Duration.Duration | Schedule.Schedule<unknown, unknown, never>
+  readonly maxCooldownMillis: number
+  /** Per-call timeout in milliseconds, or undefined for none. */
+  readonly callTimeoutMillis: number | undefined
+  /** Timeout of a HalfOpen trial in milliseconds. */
+  readonly trialTimeoutMillis: number
+  readonly mode: "Enabled" | "Disabled"
 }
 
 /** @internal */
 export const defaultName = "default"
+
+/** @internal */
+export const defaultMaxCooldown = Duration.minutes(10)
+
+/** @internal */
+export const defaultTrialTimeout = Duration.minutes(1)
+
+/** How many openings in a row get their own cooldown from a `Schedule`; later openings reuse the last one. */
+const cooldownTableSize = 32
 
 const describe = (value: unknown): string => {
   if (typeof value === "string") {
@@ -41,14 +63,27 @@ export const invalid = (option: string, value: unknown, allowed: string): string
   `Invalid circuit breaker option ${option}: expected ${allowed}, got ${describe(value)}`
 
 /**
- * Checks an option that must be a safe integer of at least 1, returning the message when it is not.
+ * Checks an option that must be a safe integer in `[min, max]`, returning the message when it is not.
  *
  * @internal
  */
-export const checkInteger = (option: string, value: unknown): string | undefined =>
-  typeof value === "number" && Number.isSafeInteger(value) && value >= 1
+export const checkInteger = (
+  option: string,
+  value: unknown,
+  min = 1,
+  max = Number.MAX_SAFE_INTEGER
+): string | undefined => {
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= min && value <= max) {
+    return undefined
+  }
+  const range = max === Number.MAX_SAFE_INTEGER ? `an integer of at least ${min}` : `an integer from ${min} to ${max}`
+  return invalid(option, value, range)
+}
+
+const checkFraction = (option: string, value: unknown): string | undefined =>
+  typeof value === "number" && value > 0 && value <= 1
     ? undefined
-    : invalid(option, value, "an integer of at least 1")
+    : invalid(option, value, "a fraction above 0 and at most 1, such as 0.5 for 50%")
 
 /**
  * Decodes a positive, finite duration option.
@@ -75,6 +110,129 @@ export const decodeDuration = (option: string, value: unknown): Either.Either<Du
   return Either.right(duration)
 }
 
+const resolveWindow = (path: string, value: unknown): Either.Either<Window.WindowSpec, string> => {
+  const window = value as Api.SlidingWindow | undefined
+  if (typeof window !== "object" || window === null) {
+    return Either.left(invalid(path, value, "a window made by CircuitBreaker.lastCalls or CircuitBreaker.lastDuration"))
+  }
+
+  if (window._tag === "Calls") {
+    const error = checkInteger(`${path}.size`, window.size, 1, 100_000)
+    return error === undefined ? Either.right({ _tag: "Calls", size: window.size }) : Either.left(error)
+  }
+
+  if (window._tag === "Time") {
+    const duration = decodeDuration(`${path}.duration`, window.duration)
+    if (Either.isLeft(duration)) return Either.left(duration.left)
+    const bucketsError = checkInteger(`${path}.buckets`, window.buckets, 1, 1_000)
+    if (bucketsError !== undefined) return Either.left(bucketsError)
+    const durationMillis = Duration.toMillis(duration.right)
+    if (durationMillis / window.buckets < 1) {
+      return Either.left(
+        invalid(
+          `${path}.buckets`,
+          window.buckets,
+          `at most one bucket per millisecond of the ${durationMillis} ms window`
+        )
+      )
+    }
+    return Either.right({ _tag: "Time", durationMillis, buckets: window.buckets })
+  }
+
+  return Either.left(invalid(path, value, "a window made by CircuitBreaker.lastCalls or CircuitBreaker.lastDuration"))
+}
+
+const resolveTrip = (path: string, value: unknown): Either.Either<Machine.Trip, string> => {
+  const trip = value as Api.TripPolicy | undefined
+  if (typeof trip !== "object" || trip === null) {
+    return Either.left(invalid(path, value, "a trip policy such as CircuitBreaker.consecutiveFailures(5)"))
+  }
+
+  switch (trip._tag) {
+    case "ConsecutiveFailures": {
+      const error = checkInteger(`${path}.threshold`, trip.threshold)
+      return error === undefined
+        ? Either.right({ _tag: "ConsecutiveFailures", threshold: trip.threshold })
+        : Either.left(error)
+    }
+
+    case "FailureRate":
+    case "SlowCallRate": {
+      const thresholdError = checkFraction(`${path}.threshold`, trip.threshold)
+      if (thresholdError !== undefined) return Either.left(thresholdError)
+      const minimumCallsError = checkInteger(`${path}.minimumCalls`, trip.minimumCalls)
+      if (minimumCallsError !== undefined) return Either.left(minimumCallsError)
+      const window = resolveWindow(`${path}.window`, trip.window)
+      if (Either.isLeft(window)) return Either.left(window.left)
+      if (window.right._tag === "Calls" && trip.minimumCalls > window.right.size) {
+        return Either.left(
+          invalid(`${path}.minimumCalls`, trip.minimumCalls, `at most the window size (${window.right.size})`)
+        )
+      }
+
+      if (trip._tag === "FailureRate") {
+        return Either.right({
+          _tag: "FailureRate",
+          threshold: trip.threshold,
+          minimumCalls: trip.minimumCalls,
+          window: window.right
+        })
+      }
+
+      const slowCall = decodeDuration(`${path}.slowCallDuration`, trip.slowCallDuration)
+      if (Either.isLeft(slowCall)) return Either.left(slowCall.left)
+      return Either.right({
+        _tag: "SlowCallRate",
+        threshold: trip.threshold,
+        minimumCalls: trip.minimumCalls,
+        slowCallMillis: Duration.toMillis(slowCall.right),
+        window: window.right
+      })
+    }
+
+    default:
+      return Either.left(
+        invalid(path, value, 'a trip policy whose _tag is "ConsecutiveFailures", "FailureRate" or "SlowCallRate"')
+      )
+  }
+}
+
+const resolveTrips = (input: Record<string, unknown>): Either.Either<ReadonlyArray<Machine.Trip>, string> => {
+  const { failureThreshold, policy } = input
+  if (policy !== undefined && failureThreshold !== undefined) {
+    return Either.left(
+      invalid(
+        "failureThreshold",
+        failureThreshold,
+        "no value when policy is set; use CircuitBreaker.consecutiveFailures in the policy instead"
+      )
+    )
+  }
+
+  if (policy === undefined) {
+    const error = checkInteger("failureThreshold", failureThreshold)
+    return error === undefined
+      ? Either.right([{ _tag: "ConsecutiveFailures", threshold: failureThreshold as number }])
+      : Either.left(error)
+  }
+
+  const list: ReadonlyArray<unknown> = Array.isArray(policy) ? policy : [policy]
+  if (list.length === 0) {
+    return Either.left(invalid("policy", policy, "a trip policy or a non-empty array of them"))
+  }
+
+  const trips: Array<Machine.Trip> = []
+  for (let index = 0; index < list.length; index++) {
+    const trip = resolveTrip(Array.isArray(policy) ? `policy[${index}]` : "policy", list[index])
+    if (Either.isLeft(trip)) return Either.left(trip.left)
+    trips.push(trip.right)
+  }
+  return Either.right(trips)
+}
+
+const optionalDuration = (option: string, value: unknown): Either.Either<Duration.Duration | undefined, string> =>
+  value === undefined ? Either.right(undefined) : decodeDuration(option, value)
+
 /**
  * Validates user options and fills in defaults. The left side is a message naming the option, the value it got and
  * the allowed range.
@@ -84,7 +242,7 @@ export const decodeDuration = (option: string, value: unknown): Either.Either<Du
 export const resolve = (options: unknown): Either.Either<ResolvedOptions, string> => {
   if (typeof options !== "object" || options === null) {
     return Either.left(
-      `Invalid circuit breaker options: expected an object with failureThreshold and cooldown, got ${describe(options)}`
+      `Invalid circuit breaker options: expected an object with failureThreshold (or policy) and cooldown, got ${describe(options)}`
     )
   }
 
@@ -94,36 +252,102 @@ export const resolve = (options: unknown): Either.Either<ResolvedOptions, string
     return Either.left(invalid("name", name, "a non-empty string"))
   }
 
-  const failureThreshold = input.failureThreshold
-  const failureError = checkInteger("failureThreshold", failureThreshold)
-  if (failureError !== undefined) {
-    return Either.left(failureError)
-  }
+  const trips = resolveTrips(input)
+  if (Either.isLeft(trips)) return Either.left(trips.left)
 
   const successThreshold = input.successThreshold === undefined ? 1 : input.successThreshold
   const successError = checkInteger("successThreshold", successThreshold)
-  if (successError !== undefined) {
-    return Either.left(successError)
+  if (successError !== undefined) return Either.left(successError)
+
+  let cooldown: Duration.Duration | Schedule.Schedule<unknown, unknown, never>
+  if (Schedule.isSchedule(input.cooldown)) {
+    cooldown = input.cooldown as Schedule.Schedule<unknown, unknown, never>
+  } else {
+    const decoded = decodeDuration("cooldown", input.cooldown)
+    if (Either.isLeft(decoded)) return Either.left(decoded.left)
+    cooldown = decoded.right
   }
 
-  const cooldown = decodeDuration("cooldown", input.cooldown)
-  if (Either.isLeft(cooldown)) {
-    return Either.left(cooldown.left)
+  const maxCooldown = optionalDuration("maxCooldown", input.maxCooldown)
+  if (Either.isLeft(maxCooldown)) return Either.left(maxCooldown.left)
+  let maxCooldownMillis: number
+  if (maxCooldown.right !== undefined) {
+    maxCooldownMillis = Duration.toMillis(maxCooldown.right)
+    if (Duration.isDuration(cooldown) && maxCooldownMillis < Duration.toMillis(cooldown)) {
+      return Either.left(
+        invalid(
+          "maxCooldown",
+          Duration.format(maxCooldown.right),
+          `at least the cooldown (${Duration.format(cooldown)})`
+        )
+      )
+    }
+  } else {
+    const base = Duration.isDuration(cooldown) ? Duration.toMillis(cooldown) : 0
+    maxCooldownMillis = Math.max(Duration.toMillis(defaultMaxCooldown), base)
   }
+
+  const callTimeout = optionalDuration("callTimeout", input.callTimeout)
+  if (Either.isLeft(callTimeout)) return Either.left(callTimeout.left)
+  const trialTimeout = optionalDuration("trialTimeout", input.trialTimeout)
+  if (Either.isLeft(trialTimeout)) return Either.left(trialTimeout.left)
 
   const isFailure = input.isFailure
   if (isFailure !== undefined && typeof isFailure !== "function") {
     return Either.left(invalid("isFailure", isFailure, "a function from the error to a boolean"))
   }
 
+  const mode = input.mode === undefined ? "Enabled" : input.mode
+  if (mode !== "Enabled" && mode !== "Disabled") {
+    return Either.left(invalid("mode", mode, '"Enabled" or "Disabled"'))
+  }
+
   return Either.right({
     name,
-    failureThreshold: failureThreshold as number,
+    isFailure: isFailure as ((error: unknown) => boolean) | undefined,
+    trips: trips.right,
     successThreshold: successThreshold as number,
-    cooldown: cooldown.right,
-    cooldownMillis: Duration.toMillis(cooldown.right),
-    isFailure: isFailure as ((error: unknown) => boolean) | undefined
+    cooldown,
+    maxCooldownMillis,
+    callTimeoutMillis: callTimeout.right === undefined ? undefined : Duration.toMillis(callTimeout.right),
+    trialTimeoutMillis: Duration.toMillis(trialTimeout.right ?? callTimeout.right ?? defaultTrialTimeout),
+    mode
   })
+}
+
+/**
+ * Computes the policy the machine applies, running the cooldown `Schedule`, if any, to fill the table of cooldowns
+ * per opening. A schedule that ends early leaves its last delay for every later opening.
+ *
+ * @internal
+ */
+export const buildPolicy = (options: ResolvedOptions): Effect.Effect<Machine.Policy> => {
+  const make = (cooldowns: ReadonlyArray<number>): Machine.Policy => {
+    const closed = Machine.initialFor(options.trips)
+    const initial: Machine.MachineState =
+      options.mode === "Disabled" ? { _tag: "Disabled", generation: 0, since: 0 } : closed
+    return {
+      trips: options.trips,
+      successThreshold: options.successThreshold,
+      cooldowns,
+      maxCooldownMillis: options.maxCooldownMillis,
+      initial,
+      closed
+    }
+  }
+
+  const cooldown = options.cooldown
+  if (Duration.isDuration(cooldown)) {
+    return Effect.succeed(make([Duration.toMillis(cooldown)]))
+  }
+
+  return Schedule.run(Schedule.delays(cooldown), 0, new Array(cooldownTableSize).fill(undefined)).pipe(
+    Effect.map((delays) => {
+      const millis = Array.from(delays, (delay) => Math.max(0, Duration.toMillis(delay)))
+      // A schedule that ends at once still needs a cooldown: the cap is the only bound left.
+      return make(millis.length === 0 ? [options.maxCooldownMillis] : millis)
+    })
+  )
 }
 
 /**
@@ -132,9 +356,9 @@ export const resolve = (options: unknown): Either.Either<ResolvedOptions, string
  * @internal
  */
 export interface ResolvedKeyedOptions extends ResolvedOptions {
-  readonly idleTimeToLive: Duration.Duration
   readonly idleTimeToLiveMillis: number
   readonly maxKeys: number
+  readonly metricsByKey: boolean
 }
 
 /** @internal */
@@ -165,11 +389,16 @@ export const resolveKeyed = (options: unknown): Either.Either<ResolvedKeyedOptio
       return Either.left(maxKeysError)
     }
 
+    const metricsByKey = input.metricsByKey === undefined ? false : input.metricsByKey
+    if (typeof metricsByKey !== "boolean") {
+      return Either.left(invalid("metricsByKey", metricsByKey, "true or false"))
+    }
+
     return Either.right({
       ...base,
-      idleTimeToLive: idleTimeToLive.right,
       idleTimeToLiveMillis: Duration.toMillis(idleTimeToLive.right),
-      maxKeys: maxKeys as number
+      maxKeys: maxKeys as number,
+      metricsByKey
     })
   })
 
@@ -179,4 +408,4 @@ export const resolveKeyed = (options: unknown): Either.Either<ResolvedKeyedOptio
  * @internal
  */
 export const optionNameOf = (message: string): string =>
-  /^Invalid circuit breaker option (\w+):/.exec(message)?.[1] ?? ""
+  /^Invalid circuit breaker option ([\w.[\]]+):/.exec(message)?.[1] ?? ""
