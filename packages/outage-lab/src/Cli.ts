@@ -1,0 +1,194 @@
+/**
+ * The flags and help text of the `outage` command.
+ *
+ * This module imports nothing but `effect/Data` and `effect/Either`, so that the entry point can reject a bad command
+ * line before it loads the HTTP stack, which takes a Node process more than a second.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import * as Either from "effect/Either"
+
+/**
+ * The parsed command line.
+ *
+ * @example
+ * ```ts
+ * import type { Cli } from "@effect-resilience/outage-lab"
+ *
+ * const flags: Cli.Flags = { help: false, json: true, scenarioFile: undefined, timeScale: 200 }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Flags {
+  readonly help: boolean
+  readonly json: boolean
+  /** The scenario file given with `--scenario`, as typed. */
+  readonly scenarioFile: string | undefined
+  /** The time scale given with `--time-scale`; the scenario's own when left out. */
+  readonly timeScale: number | undefined
+}
+
+/**
+ * A command line that cannot be run. The message is one line naming the flag or value and what is allowed.
+ *
+ * @example
+ * ```ts
+ * import { Cli } from "@effect-resilience/outage-lab"
+ *
+ * const error = new Cli.UsageError({ message: 'Unknown option "--fast"' })
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UsageError extends Data.TaggedError("UsageError")<{
+  readonly message: string
+}> {}
+
+/**
+ * The largest `--time-scale` accepted. Above it most scenario latencies fall below the millisecond that Node's timers
+ * can resolve.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxTimeScale = 1000
+
+const optionList = "--json, --scenario FILE, --time-scale N, --help"
+
+/**
+ * Renders the text `--help` prints, with the built-in scenario's time scale and replay length.
+ *
+ * @example
+ * ```ts
+ * import { Cli } from "@effect-resilience/outage-lab"
+ *
+ * console.log(Cli.renderHelp({ timeScale: 110, replayWallSeconds: 47 }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category help
+ */
+export const renderHelp = (defaults: {
+  readonly timeScale: number
+  readonly replayWallSeconds: number
+}): string => `Usage: pnpm outage [--json] [--scenario FILE] [--time-scale N]
+
+Replays an LLM API's partial outage over loopback HTTP twice: six workers with an aggressive retry,
+first without a circuit breaker, then with one, and prints the two runs side by side.
+
+Options:
+  --json              Print the figures as JSON on stdout instead of the table.
+  --scenario FILE     Load the scenario from a JSON file instead of the built-in one.
+                      packages/outage-lab/scenarios/ holds examples of the format.
+  --time-scale N      Scenario seconds per wall second, a number above 0 and at most ${maxTimeScale}.
+                      Default: the scenario's own timeScale; ${defaults.timeScale} for the built-in scenario,
+                      whose replay then takes about ${Math.ceil(defaults.replayWallSeconds)} wall seconds.
+  -h, --help          Print this help and exit.
+
+While the replay runs, a progress line is written to stderr when stderr is a terminal.
+Exit codes: 0 after a replay, whatever its verdict; 2 for an invalid flag or scenario; 1 if the replay fails.`
+
+const parseTimeScale = (raw: string): Either.Either<number, UsageError> => {
+  const value = raw.trim() === "" ? Number.NaN : Number(raw)
+  return Number.isFinite(value) && value > 0 && value <= maxTimeScale
+    ? Either.right(value)
+    : Either.left(
+        new UsageError({
+          message: `Invalid value for --time-scale: "${raw}"; expected a number above 0 and at most ${maxTimeScale} (scenario seconds per wall second)`
+        })
+      )
+}
+
+/**
+ * Parses the arguments after the command name. Both `--flag value` and `--flag=value` are accepted; a flag given
+ * twice is an error.
+ *
+ * @example
+ * ```ts
+ * import { Cli } from "@effect-resilience/outage-lab"
+ *
+ * Cli.parseFlags(["--json", "--time-scale", "200"]) // Right({ help: false, json: true, ... timeScale: 200 })
+ * Cli.parseFlags(["--fast"]) // Left(UsageError: Unknown option "--fast"; ...)
+ * ```
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseFlags = (args: ReadonlyArray<string>): Either.Either<Flags, UsageError> => {
+  let help = false
+  let json = false
+  let scenarioFile: string | undefined
+  let timeScale: number | undefined
+  const seen = new Set<string>()
+  const fail = (message: string) => Either.left(new UsageError({ message }))
+
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index]!
+    const equals = arg.startsWith("--") ? arg.indexOf("=") : -1
+    const name = equals === -1 ? arg : arg.slice(0, equals)
+    const inlineValue = equals === -1 ? undefined : arg.slice(equals + 1)
+    const canonical = name === "-h" ? "--help" : name
+
+    if (!arg.startsWith("-") || arg === "-" || arg === "--") {
+      return fail(`Unexpected argument "${arg}"; this command takes only options: ${optionList}`)
+    }
+    if (seen.has(canonical)) {
+      return fail(`Option ${canonical} was given more than once`)
+    }
+    seen.add(canonical)
+
+    switch (canonical) {
+      case "--help":
+      case "--json": {
+        if (inlineValue !== undefined) {
+          return fail(`Option ${canonical} takes no value, but got "${inlineValue}"`)
+        }
+        if (canonical === "--help") {
+          help = true
+        } else {
+          json = true
+        }
+        break
+      }
+      case "--scenario":
+      case "--time-scale": {
+        let value = inlineValue
+        if (value === undefined) {
+          const next = args[index + 1]
+          if (next === undefined || next.startsWith("--")) {
+            return fail(
+              canonical === "--scenario"
+                ? "Option --scenario needs a value: the path of a scenario JSON file"
+                : `Option --time-scale needs a value: a number above 0 and at most ${maxTimeScale}`
+            )
+          }
+          value = next
+          index++
+        }
+
+        if (canonical === "--scenario") {
+          if (value === "") {
+            return fail("Option --scenario needs a value: the path of a scenario JSON file")
+          }
+          scenarioFile = value
+          break
+        }
+
+        const parsed = parseTimeScale(value)
+        if (Either.isLeft(parsed)) {
+          return Either.left(parsed.left)
+        }
+        timeScale = parsed.right
+        break
+      }
+      default:
+        return fail(`Unknown option "${name}"; allowed: ${optionList}`)
+    }
+  }
+
+  return Either.right({ help, json, scenarioFile, timeScale })
+}

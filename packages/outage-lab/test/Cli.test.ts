@@ -1,0 +1,158 @@
+import { spawn } from "node:child_process"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either } from "effect"
+import { Cli, Scenario } from "../src/index.js"
+
+const packageDir = fileURLToPath(new URL("..", import.meta.url))
+const repositoryDir = join(packageDir, "..", "..")
+const tsx = join(repositoryDir, "node_modules", ".bin", "tsx")
+const workDir = mkdtempSync(join(tmpdir(), "outage-lab-cli-"))
+
+interface Completed {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+const spawnCommand = (command: string, args: ReadonlyArray<string>, cwd: string) =>
+  Effect.async<Completed>((resume) => {
+    const child = spawn(command, args, { cwd, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk
+    })
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk
+    })
+    child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
+    return Effect.sync(() => child.kill())
+  })
+
+// The command `pnpm outage` runs, started from a scratch directory so that relative paths resolve there.
+const runBin = (...args: ReadonlyArray<string>) =>
+  spawnCommand(tsx, [join(packageDir, "src", "bin.ts"), ...args], workDir)
+
+const expectUsageError = (result: Completed, message: string | RegExp) => {
+  expect(result.code).toBe(2)
+  expect(result.stdout).toBe("")
+  expect(result.stderr.trimEnd().split("\n")).toHaveLength(1)
+  expect(result.stderr).not.toMatch(/^\s+at /m)
+  expect(result.stderr.trimEnd()).toMatch(message)
+}
+
+describe("Cli.parseFlags", () => {
+  it("no flags means defaults", () => {
+    expect(Cli.parseFlags([])).toEqual(
+      Either.right({ help: false, json: false, scenarioFile: undefined, timeScale: undefined })
+    )
+  })
+
+  it("reads separate and inline values", () => {
+    expect(Cli.parseFlags(["--json", "--scenario", "a.json", "--time-scale=250"])).toEqual(
+      Either.right({ help: false, json: true, scenarioFile: "a.json", timeScale: 250 })
+    )
+  })
+
+  it.each([
+    [["--fast"], 'Unknown option "--fast"; allowed: --json, --scenario FILE, --time-scale N, --help'],
+    [["extra"], 'Unexpected argument "extra"'],
+    [["--json", "--json"], "Option --json was given more than once"],
+    [["--json=yes"], 'Option --json takes no value, but got "yes"'],
+    [["--scenario"], "Option --scenario needs a value"],
+    [["--scenario", "--json"], "Option --scenario needs a value"],
+    [["--time-scale", "abc"], 'Invalid value for --time-scale: "abc"; expected a number above 0 and at most 1000'],
+    [["--time-scale=0"], 'Invalid value for --time-scale: "0"'],
+    [["--time-scale", "1e9"], 'Invalid value for --time-scale: "1e9"'],
+    [["--time-scale="], 'Invalid value for --time-scale: ""']
+  ] as const)("rejects %j", (args, message) => {
+    const result = Cli.parseFlags(args)
+    expect(Either.isLeft(result) ? result.left.message : "accepted").toContain(message)
+  })
+})
+
+describe.concurrent("outage command", () => {
+  it.live("prints help", () =>
+    Effect.gen(function* () {
+      const result = yield* runBin("--help")
+      expect(result.code).toBe(0)
+      expect(result.stdout).toContain("Usage: pnpm outage [--json] [--scenario FILE] [--time-scale N]")
+      expect(result.stderr).toBe("")
+    })
+  )
+
+  it.live("unknown flag exits 2", () =>
+    Effect.gen(function* () {
+      expectUsageError(yield* runBin("--verbose"), /^outage: Unknown option "--verbose"; allowed: /)
+    })
+  )
+
+  it.live("bad time scale exits 2", () =>
+    Effect.gen(function* () {
+      expectUsageError(yield* runBin("--time-scale", "-3"), /^outage: Invalid value for --time-scale: "-3"; expected /)
+    })
+  )
+
+  it.live("missing file exits 2", () =>
+    Effect.gen(function* () {
+      expectUsageError(
+        yield* runBin("--scenario", "nowhere.json"),
+        `outage: Cannot read scenario file ${join(workDir, "nowhere.json")}: file not found`
+      )
+    })
+  )
+
+  it.live("malformed file exits 2", () =>
+    Effect.gen(function* () {
+      writeFileSync(join(workDir, "broken.json"), "{ not json")
+      expectUsageError(
+        yield* runBin("--scenario", "broken.json"),
+        /^outage: Invalid JSON in scenario file .*broken\.json: /
+      )
+    })
+  )
+
+  it.live("invalid value exits 2", () =>
+    Effect.gen(function* () {
+      const scenario = { ...Scenario.defaultScenario, workers: { ...Scenario.defaultScenario.workers, count: "six" } }
+      writeFileSync(join(workDir, "invalid.json"), JSON.stringify(scenario))
+      expectUsageError(
+        yield* runBin("--scenario", "invalid.json"),
+        /^outage: Invalid scenario in .*invalid\.json: workers\.count is "six" but must be an integer from 1 to 64$/
+      )
+    })
+  )
+
+  it.live("root script passes flags", () =>
+    Effect.gen(function* () {
+      const result = yield* spawnCommand("pnpm", ["--silent", "outage", "--no-such-flag"], repositoryDir)
+      expectUsageError(result, /^outage: Unknown option "--no-such-flag"/)
+    })
+  )
+
+  it.live("json mode prints only JSON", () =>
+    Effect.gen(function* () {
+      const tiny: Scenario.Scenario = {
+        ...Scenario.defaultScenario,
+        name: "tiny",
+        timeScale: 200,
+        phases: { healthySeconds: 5, degradedSeconds: 40, recoveredSeconds: 60 },
+        recoveryWindowSeconds: 10
+      }
+      writeFileSync(join(workDir, "tiny.json"), JSON.stringify(tiny))
+      const result = yield* runBin("--json", "--scenario", "tiny.json")
+
+      expect(result.code).toBe(0)
+      expect(result.stderr).toBe("")
+      const report = JSON.parse(result.stdout)
+      expect(report.scenario).toBe("tiny")
+      expect(report.timeScale).toBe(200)
+      expect(Object.keys(report.withoutBreaker)).toContain("wastedCalls")
+      expect(Object.keys(report.withBreaker)).toContain("recoverySeconds")
+    })
+  )
+})
