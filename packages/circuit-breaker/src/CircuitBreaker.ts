@@ -1031,11 +1031,16 @@ export type KeyedTypeId = typeof KeyedTypeId
  *
  * **Gotchas**
  *
- * - A circuit in its initial state takes no memory, so a key whose calls all succeed is never stored and
- *   {@link KeyedCircuitBreaker.size} does not count it.
- * - An Open circuit in its cooldown, or a HalfOpen one whose trial runs, is never dropped for being idle. When the map
- *   is full, Closed circuits are evicted first, least recently used first.
- * - Metrics and logs carry the key. Keys come from your code, so keep them bounded and free of secrets.
+ * - A circuit in its initial state takes no memory. With the default consecutive-failures policy, a key whose calls
+ *   all succeed is never stored and {@link KeyedCircuitBreaker.size} does not count it. A rate policy stores every key
+ *   it sees, since each call enters the key's window.
+ * - An Open circuit in its cooldown, a HalfOpen one whose trial runs, and an isolated or disabled one are never dropped
+ *   for being idle. Reading a circuit's state does not count as using it.
+ * - When the map is full, eviction looks at the 16 least recently used circuits and evicts the first Closed one among
+ *   them, else the one least worth keeping (HalfOpen with no trial, then Open, then a running trial, then isolated or
+ *   disabled). It never scans the whole map, so a Closed circuit used more recently than those 16 may outlive them.
+ * - Logs and transitions carry the key; metrics carry it only with `metricsByKey`. Keys come from your code, so keep
+ *   them bounded and free of secrets.
  *
  * @example
  * ```ts

@@ -29,6 +29,10 @@
  *   (reason `Transport`) whose `cause` is the `CircuitBreakerOpen`; {@link rejectionOf} finds it through any wrapping.
  * - Only the response headers are awaited inside the breaker. An error while reading the body later counts as
  *   nothing.
+ * - {@link withCircuitBreaker} and {@link transformClient} create one breaker per call of theirs, kept for the life of
+ *   the process. Call them once per client, not once per request.
+ * - The `RequestError` that wraps a rejection has reason `Transport`, which `HttpClient.retryTransient` retries, so
+ *   keep `retryTransient` inside the breaker.
  *
  * @since 0.1.0
  */

@@ -18,14 +18,16 @@ import * as Window from "./window.js"
 
 /**
  * Atomic access to the state of one circuit: `modify` reads the `Clock` once, runs `f` on the current state and that
- * time, and stores the state it returns, in one step that no other fiber can interleave with.
+ * time, and stores the state it returns, in one step that no other fiber can interleave with. `use` is false for
+ * steps that are not calls (state reads, timers, commands), so that they do not keep an idle circuit alive.
  *
  * @internal
  */
 export interface Circuit {
   readonly key: string | undefined
   readonly modify: <A>(
-    f: (state: Machine.MachineState, now: number) => readonly [A, Machine.MachineState]
+    f: (state: Machine.MachineState, now: number) => readonly [A, Machine.MachineState],
+    use: boolean
   ) => Effect.Effect<A>
 }
 
@@ -107,7 +109,8 @@ const describeTransition = (step: Machine.Step<unknown>): string => {
 export const apply = <A>(
   shared: Shared,
   circuit: Circuit,
-  f: (state: Machine.MachineState, now: number) => Machine.Step<A>
+  f: (state: Machine.MachineState, now: number) => Machine.Step<A>,
+  use = true
 ): Effect.Effect<Machine.Step<A>> =>
   circuit.modify((current, now) => {
     const step = f(current, now)
@@ -120,7 +123,7 @@ export const apply = <A>(
       shared.pubsub.unsafeOffer(transition)
     }
     return [step, step.state]
-  })
+  }, use)
 
 /**
  * Logs a transition, counts it in the metrics and, when it opened the circuit, schedules the end of the cooldown.
@@ -359,7 +362,7 @@ export const protect = <A, E, R>(
  * @internal
  */
 export const state = (shared: Shared, circuit: Circuit): Effect.Effect<Api.State> =>
-  Effect.flatMap(apply(shared, circuit, Machine.observe), (step) =>
+  Effect.flatMap(apply(shared, circuit, Machine.observe, false), (step) =>
     Effect.as(
       afterTransition(shared, circuit, step),
       toPublicState(step.state, shared.clock.unsafeCurrentTimeMillis(), shared.policy)
@@ -373,7 +376,7 @@ export const state = (shared: Shared, circuit: Circuit): Effect.Effect<Api.State
  */
 export const cooldownElapsed = (shared: Shared, circuit: Circuit, generation: number): Effect.Effect<void> =>
   Effect.flatMap(
-    apply(shared, circuit, (state, now) => Machine.cooldownElapsed(state, generation, now)),
+    apply(shared, circuit, (state, now) => Machine.cooldownElapsed(state, generation, now), false),
     (step) => afterTransition(shared, circuit, step)
   )
 
@@ -384,6 +387,6 @@ export const cooldownElapsed = (shared: Shared, circuit: Circuit, generation: nu
  */
 export const command = (shared: Shared, circuit: Circuit, command: Machine.Command): Effect.Effect<void> =>
   Effect.flatMap(
-    apply(shared, circuit, (state, now) => Machine.command(state, command, now, shared.policy)),
+    apply(shared, circuit, (state, now) => Machine.command(state, command, now, shared.policy), false),
     (step) => afterTransition(shared, circuit, step)
   )

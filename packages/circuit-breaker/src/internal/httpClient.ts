@@ -81,6 +81,13 @@ export const classifyExit = (
 
   const error = failure.value
   if (HttpClientError.isHttpClientError(error)) {
+    // A rejection or timeout of an inner breaker, wrapped by `layer` or `transformClient`, counts as it would unwrapped.
+    if (error._tag === "RequestError" && isCircuitBreakerOpen(error.cause)) {
+      return ["Ignored", undefined]
+    }
+    if (error._tag === "RequestError" && Circuit.isCircuitBreakerTimeout(error.cause)) {
+      return ["Failure", undefined]
+    }
     if (error._tag === "RequestError") {
       // Encode and InvalidUrl are mistakes in the request, so they tell nothing about the upstream.
       return [error.reason === "Transport" ? "Failure" : "Ignored", undefined]
@@ -116,11 +123,19 @@ export const parseRetryAfter = (value: string, now: number): number | undefined 
     return Number(trimmed) * 1_000
   }
 
-  // An HTTP date names a weekday and ends in GMT; `Date.parse` alone would accept many other forms.
-  if (!/^[A-Za-z]{3},? .+ GMT$/.test(trimmed)) {
+  // The three date forms HTTP recipients must accept (RFC 9110, section 5.6.7): IMF-fixdate
+  // "Sun, 06 Nov 1994 08:49:37 GMT", RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT", and asctime
+  // "Sun Nov  6 08:49:37 1994", which has no zone and is GMT by definition. `Date.parse` alone would accept many
+  // other forms, so the shape is checked first.
+  let text: string
+  if (/^[A-Za-z]{3,9}, [\w -]+ \d{2}:\d{2}:\d{2} GMT$/.test(trimmed)) {
+    text = trimmed
+  } else if (/^[A-Za-z]{3} [A-Za-z]{3} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/.test(trimmed)) {
+    text = `${trimmed} GMT`
+  } else {
     return undefined
   }
-  const at = Date.parse(trimmed)
+  const at = Date.parse(text)
   return Number.isFinite(at) ? Math.max(0, at - now) : undefined
 }
 
@@ -236,9 +251,16 @@ const makeClassifier =
     let response: HttpClientResponse.HttpClientResponse | undefined
     if (options.classify === undefined) {
       ;[outcome, response] = classifyExit(typed, options.rateLimits)
+    } else if (isOwnTimeout(typed)) {
+      // The breaker's own timeout always counts, whatever a custom classification says.
+      return Circuit.failure
     } else {
       try {
-        outcome = options.classify(typed)
+        const returned: unknown = options.classify(typed)
+        if (returned !== "Success" && returned !== "Failure" && returned !== "Ignored") {
+          throw new TypeError(`classify returned ${String(returned)}; expected "Success", "Failure" or "Ignored"`)
+        }
+        outcome = returned
       } catch (thrown) {
         return Effect.zipRight(Circuit.logClassifierThrow(options.keyed.name, "classify", thrown), Circuit.failure)
       }
@@ -259,6 +281,9 @@ const makeClassifier =
       )
     )
   }
+
+const isOwnTimeout = (exit: Exit.Exit<unknown, unknown>): boolean =>
+  Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), Circuit.isCircuitBreakerTimeout)
 
 const responseOfFailure = (
   exit: Exit.Exit<HttpClientResponse.HttpClientResponse, unknown>

@@ -83,20 +83,39 @@ const isIdle = (entry: Entry, now: number, options: Options.ResolvedKeyedOptions
   return now - usedUntil > options.idleTimeToLiveMillis
 }
 
-// A HalfOpen circuit whose trial runs must outlive idleness: dropping it would let a second call through while the
-// trial decides.
-const canDropWhenIdle = (entry: Entry): boolean => entry.state._tag !== "HalfOpen" || !entry.state.trialRunning
+// A HalfOpen circuit whose trial runs must outlive idleness, since dropping it would let a second call through while
+// the trial decides. An operator's isolate or disable holds until a reset, however long the key goes unused.
+const canDropWhenIdle = (entry: Entry): boolean => {
+  const state = entry.state
+  switch (state._tag) {
+    case "HalfOpen":
+      return !state.trialRunning
+    case "Isolated":
+    case "Disabled":
+      return false
+    default:
+      return true
+  }
+}
 
 const isDroppable = (entry: Entry, now: number, options: Options.ResolvedKeyedOptions): boolean =>
   isIdle(entry, now, options) && canDropWhenIdle(entry)
 
-// Lower ranks are evicted first when the map is full: Closed, then HalfOpen with no trial, then Open, then the rest.
+// Lower ranks are evicted first when the map is full: Closed, then HalfOpen with no trial, then Open, then a running
+// trial, and an operator's isolate or disable last.
 const evictionRank = (entry: Entry): number => {
   const state = entry.state
-  if (state._tag === "Closed") return 0
-  if (state._tag === "HalfOpen" && !state.trialRunning) return 1
-  if (state._tag === "Open") return 2
-  return 3
+  switch (state._tag) {
+    case "Closed":
+      return 0
+    case "HalfOpen":
+      return state.trialRunning ? 3 : 1
+    case "Open":
+      return 2
+    case "Isolated":
+    case "Disabled":
+      return 4
+  }
 }
 
 const dropIdle = (circuits: Circuits, now: number, options: Options.ResolvedKeyedOptions): void => {
@@ -138,7 +157,7 @@ export const circuit = (
   key: string
 ): Circuit.Circuit => ({
   key,
-  modify: (f) =>
+  modify: (f, use) =>
     Ref.modify(ref, (circuits) => {
       const now = clock.unsafeCurrentTimeMillis()
       let entry = circuits.entries.get(key)
@@ -154,11 +173,15 @@ export const circuit = (
         if (next === policy.initial) {
           remove(circuits, entry)
         } else {
+          // A call or a change of state counts as use; a plain read of the state does not.
+          const used = use || next !== entry.state
           entry.state = next
-          entry.lastUsed = now
-          if (circuits.newest !== entry) {
-            unlink(circuits, entry)
-            linkNewest(circuits, entry)
+          if (used) {
+            entry.lastUsed = now
+            if (circuits.newest !== entry) {
+              unlink(circuits, entry)
+              linkNewest(circuits, entry)
+            }
           }
         }
       } else if (next !== policy.initial) {

@@ -450,8 +450,8 @@ export const observe = (state: MachineState, now: number): Step<void> =>
 
 /**
  * Applies an operator's command. `Isolate` holds the breaker open until a reset; `Disable` admits every call and
- * never opens until a reset; `Reset` closes the breaker and clears every count, the backoff included. A command that
- * would not change the state changes nothing and publishes nothing.
+ * never opens until a reset; `Reset` closes the breaker and clears every count, the backoff included. Isolating an
+ * isolated breaker or disabling a disabled one changes nothing.
  *
  * @internal
  */
@@ -476,13 +476,13 @@ export const command = (state: MachineState, command: Command, now: number, poli
             transition(state._tag, "Disabled", now, "disabled by an operator")
           )
 
+    // A reset always starts a new generation, so that calls admitted before it never count after it. It publishes a
+    // transition only when there was something to reset.
     case "Reset":
-      return state === policy.initial
-        ? step(state, undefined)
-        : step(
-            { ...policy.closed, generation },
-            undefined,
-            transition(state._tag, "Closed", now, "reset by an operator")
-          )
+      return step(
+        { ...policy.closed, generation },
+        undefined,
+        state === policy.closed ? undefined : transition(state._tag, "Closed", now, "reset by an operator")
+      )
   }
 }
