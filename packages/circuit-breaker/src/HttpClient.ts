@@ -321,3 +321,33 @@ export const toRequestError: (
   request: HttpClientRequest.HttpClientRequest,
   error: CircuitBreaker.CircuitBreakerError
 ) => HttpClientError.RequestError = internal.toRequestError
+
+/**
+ * Returns a client whose every request runs through `breakers`, failing a rejection or a timeout of the breaker with
+ * a `RequestError` whose `cause` is the `CircuitBreakerError`: the form {@link layer} installs.
+ *
+ * @example
+ * ```ts
+ * import * as HttpCircuitBreaker from "@effect-resilience/circuit-breaker/HttpClient"
+ * import { HttpClient } from "@effect/platform"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.scoped(
+ *   Effect.gen(function* () {
+ *     const breakers = yield* HttpCircuitBreaker.make()
+ *     const client: HttpClient.HttpClient = HttpCircuitBreaker.protectClientAsRequestError(
+ *       yield* HttpClient.HttpClient,
+ *       breakers
+ *     )
+ *     return yield* client.get("http://127.0.0.1:8080/v1/models")
+ *   })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const protectClientAsRequestError: <E, R>(
+  client: HttpClient.HttpClient.With<E, R>,
+  breakers: HttpClientCircuitBreaker
+) => HttpClient.HttpClient.With<E | HttpClientError.RequestError, R> = internal.protectClientAsRequestError

@@ -5,6 +5,7 @@ import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
 import * as HttpCircuitBreaker from "@effect-resilience/circuit-breaker/HttpClient"
 import { Loopback } from "@effect-resilience/loopback"
 import { Cause, DateTime, Duration, Effect, Exit, Fiber, Layer, Option, TestClock } from "effect"
+import * as HttpCircuitBreakerInternal from "../src/internal/httpClient.js"
 
 /**
  * A loopback upstream that answers `/status/CODE` with that status, sets `Retry-After` from the `retryAfter` query
@@ -168,6 +169,63 @@ describe("HTTP classification", () => {
     )
   }
 
+  it.scoped("inner rejection wrapped counts nothing", () =>
+    Effect.gen(function* () {
+      const server = yield* upstream
+      const inner = yield* HttpCircuitBreaker.make({ name: "inner", failureThreshold: 1, cooldown: "1 minute" })
+      const outer = yield* HttpCircuitBreaker.make({ name: "outer", failureThreshold: 1, cooldown: "30 seconds" })
+      const base = yield* HttpClient.HttpClient
+      const client = HttpCircuitBreaker.protectClient(
+        HttpCircuitBreaker.protectClientAsRequestError(base, inner),
+        outer
+      )
+      yield* client.get(`${server.url}/status/503`)
+
+      // The outer breaker's cooldown ends first: its trial meets the inner breaker's wrapped rejection.
+      yield* TestClock.adjust("30 seconds")
+      const error = yield* Effect.flip(client.get(`${server.url}/status/200`))
+
+      expect(Option.isSome(HttpCircuitBreaker.rejectionOf(error))).toBe(true)
+      expect(yield* outer.breaker.state(server.url)).toEqual({
+        _tag: "HalfOpen",
+        trialSuccesses: 0,
+        trialRunning: false
+      })
+      expect(yield* server.requests).toBe(1)
+    }).pipe(Effect.provide(clientLayer))
+  )
+
+  it.scoped("classify returning garbage counts failure", () =>
+    Effect.gen(function* () {
+      const server = yield* upstream
+      const { breakers, client } = yield* withBreakers({ classify: () => "Maybe" as "Success" })
+
+      const response = yield* client.get(`${server.url}/status/200`)
+
+      expect(response.status).toBe(200)
+      expect(yield* failuresOf(breakers, server.url)).toBe(1)
+    }).pipe(Effect.provide(clientLayer))
+  )
+
+  it.scoped("custom classify cannot ignore timeouts", () =>
+    Effect.gen(function* () {
+      const server = yield* upstream
+      const breakers = yield* HttpCircuitBreaker.make({
+        failureThreshold: 100,
+        callTimeout: "2 seconds",
+        classify: () => "Ignored"
+      })
+      const client = HttpCircuitBreaker.protectClient(yield* HttpClient.HttpClient, breakers)
+
+      const fiber = yield* Effect.fork(Effect.flip(client.get(`${server.url}/hang`)))
+      yield* TestClock.adjust("2 seconds")
+      const error = yield* Fiber.join(fiber)
+
+      expect(error._tag).toBe("CircuitBreakerTimeout")
+      expect(yield* failuresOf(breakers, server.url)).toBe(1)
+    }).pipe(Effect.provide(clientLayer))
+  )
+
   it.scoped("custom classify replaces default", () =>
     Effect.gen(function* () {
       const server = yield* upstream
@@ -229,6 +287,26 @@ describe("Retry-After", () => {
       expect(yield* openWith("Tomorrow at noon")).toBe(30_000)
     })
   )
+
+  it.scoped("RFC 850 and asctime dates", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(Date.UTC(1994, 10, 6, 8, 48, 37))
+
+      expect(yield* openWith("Sunday, 06-Nov-94 08:49:37 GMT")).toBe(60_000)
+      expect(yield* openWith("Sun Nov  6 08:49:37 1994")).toBe(60_000)
+    })
+  )
+
+  it("parseRetryAfter forms", () => {
+    const now = Date.UTC(2026, 0, 1, 0, 0, 0)
+    expect(HttpCircuitBreakerInternal.parseRetryAfter("0", now)).toBe(0)
+    expect(HttpCircuitBreakerInternal.parseRetryAfter(" 42 ", now)).toBe(42_000)
+    expect(HttpCircuitBreakerInternal.parseRetryAfter("Thu, 01 Jan 2026 00:00:10 GMT", now)).toBe(10_000)
+    expect(HttpCircuitBreakerInternal.parseRetryAfter("Wed, 31 Dec 2025 23:59:00 GMT", now)).toBe(0)
+    expect(HttpCircuitBreakerInternal.parseRetryAfter("2026-01-01T00:00:10Z", now)).toBeUndefined()
+    expect(HttpCircuitBreakerInternal.parseRetryAfter("", now)).toBeUndefined()
+    expect(HttpCircuitBreakerInternal.parseRetryAfter("Thu, 99 Foo 2026 00:00:10 GMT", now)).toBeUndefined()
+  })
 
   it.scoped("cap applies above maxCooldown", () =>
     Effect.gen(function* () {

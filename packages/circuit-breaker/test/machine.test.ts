@@ -27,31 +27,31 @@ type Event =
 
 // Weighted towards admissions and outcomes, so that most sequences open the breaker and run trials.
 const event: FastCheck.Arbitrary<Event> = FastCheck.oneof(
-  { arbitrary: FastCheck.constant<Event>({ _tag: "Admit" }), weight: 4 },
+  { arbitrary: FastCheck.constant<Event>({ _tag: "Admit" }), weight: 20 },
   {
     arbitrary: FastCheck.record({
       _tag: FastCheck.constant("Record" as const),
       ticket: FastCheck.nat(20),
       outcome: FastCheck.constantFrom<Machine.Outcome>("Success", "Failure", "Failure", "Ignored")
     }),
-    weight: 4
+    weight: 20
   },
   {
     arbitrary: FastCheck.record({
       _tag: FastCheck.constant("Elapse" as const),
       millis: FastCheck.integer({ min: 0, max: 1_500 })
     }),
-    weight: 1
+    weight: 5
   },
-  { arbitrary: FastCheck.constant<Event>({ _tag: "Timer" }), weight: 1 },
-  { arbitrary: FastCheck.constant<Event>({ _tag: "Observe" }), weight: 1 },
+  { arbitrary: FastCheck.constant<Event>({ _tag: "Timer" }), weight: 5 },
+  { arbitrary: FastCheck.constant<Event>({ _tag: "Observe" }), weight: 5 },
   {
     arbitrary: FastCheck.record({
       _tag: FastCheck.constant("Command" as const),
       command: FastCheck.constantFrom<Machine.Command>("Isolate", "Reset", "Disable")
     }),
     // Rare, so that most sequences still run through the automatic cycle.
-    weight: 0.2
+    weight: 1
   }
 )
 
@@ -99,6 +99,8 @@ describe("machine", () => {
                 inFlight.push({ generation: step.result.generation, trial: step.result.trial })
               } else if (step.result.state === "Open") {
                 expect(step.result.retryAfterMillis).toBeGreaterThan(0)
+              } else if (step.result.state === "Isolated") {
+                expect(step.result.retryAfterMillis).toBe(Number.POSITIVE_INFINITY)
               } else {
                 expect(step.result.retryAfterMillis).toBe(0)
               }
