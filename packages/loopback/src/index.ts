@@ -2,3 +2,8 @@
  * @since 0.1.0
  */
 export * as Loopback from "./Loopback.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as StoreSuite from "./StoreSuite.js"

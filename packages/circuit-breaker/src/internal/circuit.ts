@@ -10,26 +10,29 @@ import type * as PubSub from "effect/PubSub"
 import type * as Api from "../CircuitBreaker.js"
 // The public module imports this one, so nothing from it may be read while this module's top level evaluates.
 import { CircuitBreakerOpen, CircuitBreakerTimeout } from "../CircuitBreaker.js"
-import * as Machine from "./machine.js"
+import type { CircuitStore } from "../Store.js"
+import type * as Machine from "./machine.js"
 import type { ResolvedOptions } from "./options.js"
 import type { CooldownScheduler } from "./scheduler.js"
 import * as Telemetry from "./telemetry.js"
 import * as Window from "./window.js"
 
 /**
- * Atomic access to the state of one circuit: `modify` reads the `Clock` once, runs `f` on the current state and that
- * time, and stores the state it returns, in one step that no other fiber can interleave with. `use` is false for
- * steps that are not calls (state reads, timers, commands), so that they do not keep an idle circuit alive.
+ * One circuit of a breaker: the key it is stored under, and the key reported in transitions, rejections and logs
+ * (`undefined` for a single breaker).
  *
  * @internal
  */
 export interface Circuit {
   readonly key: string | undefined
-  readonly modify: <A>(
-    f: (state: Machine.MachineState, now: number) => readonly [A, Machine.MachineState],
-    use: boolean
-  ) => Effect.Effect<A>
+  readonly storeKey: string
 }
+
+/** @internal */
+export const single: Circuit = { key: undefined, storeKey: "" }
+
+/** @internal */
+export const keyed = (key: string): Circuit => ({ key, storeKey: key })
 
 /**
  * The parts that every circuit of one breaker shares: options, policy, classifier, `Clock`, the transitions hub,
@@ -45,6 +48,7 @@ export interface Shared {
   readonly pubsub: PubSub.PubSub<Api.Transition>
   readonly scheduler: CooldownScheduler
   readonly telemetry: Telemetry.Telemetry
+  readonly store: CircuitStore
 }
 
 const windowTotals = (state: Machine.Closed, policy: Machine.Policy, now: number): Array<Api.WindowTotals> => {
@@ -101,29 +105,27 @@ const describeTransition = (step: Machine.Step<unknown>): string => {
 }
 
 /**
- * Applies `f` to the circuit's state at the current `Clock` time. The transition, if any, is published inside the
- * same atomic step, so subscribers see transitions in the order the state changed, each exactly once.
+ * Applies `operation` to the circuit through the store. The store reports the transition, if any, inside its atomic
+ * step, and it is published there, so that subscribers see transitions in the order the state changed, each once.
  *
  * @internal
  */
-export const apply = <A>(
+export const apply = <A extends Machine.Admission | undefined = undefined>(
   shared: Shared,
   circuit: Circuit,
-  f: (state: Machine.MachineState, now: number) => Machine.Step<A>,
-  use = true
+  operation: Machine.Operation
 ): Effect.Effect<Machine.Step<A>> =>
-  circuit.modify((current, now) => {
-    const step = f(current, now)
-    if (step.transition !== undefined) {
-      const { from, to, at } = step.transition
-      const transition: Api.Transition =
-        circuit.key === undefined
-          ? { name: shared.options.name, from, to, at }
-          : { name: shared.options.name, key: circuit.key, from, to, at }
-      shared.pubsub.unsafeOffer(transition)
-    }
-    return [step, step.state]
-  }, use)
+  shared.store.apply(circuit.storeKey, operation, (transition) => {
+    const { from, to, at } = transition
+    shared.pubsub.unsafeOffer(
+      circuit.key === undefined
+        ? { name: shared.options.name, from, to, at }
+        : { name: shared.options.name, key: circuit.key, from, to, at }
+    )
+  }) as Effect.Effect<Machine.Step<A>>
+
+const admitOperation: Machine.Operation = { _tag: "Admit" }
+const observeOperation: Machine.Operation = { _tag: "Observe" }
 
 /**
  * Logs a transition, counts it in the metrics and, when it opened the circuit, schedules the end of the cooldown.
@@ -298,7 +300,7 @@ const record = (
       minCooldownMillis: verdict.minCooldownMillis
     }
     Telemetry.recordCall(shared.telemetry, circuit.key, verdict.outcome, durationMillis)
-    return apply(shared, circuit, (state, now) => Machine.record(state, generation, call, now, shared.policy)).pipe(
+    return apply(shared, circuit, { _tag: "Record", generation, call }).pipe(
       Effect.flatMap((step) => afterTransition(shared, circuit, step))
     )
   })
@@ -342,18 +344,21 @@ export const protect = <A, E, R>(
   effect: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | Api.CircuitBreakerError, R> =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(apply(shared, circuit, Machine.admit), (step): Effect.Effect<A, E | Api.CircuitBreakerError, R> => {
-      const admission = step.result
-      if (!admission.admitted) {
-        return reject(shared, circuit, admission)
-      }
+    Effect.flatMap(
+      apply<Machine.Admission>(shared, circuit, admitOperation),
+      (step): Effect.Effect<A, E | Api.CircuitBreakerError, R> => {
+        const admission = step.result
+        if (!admission.admitted) {
+          return reject(shared, circuit, admission)
+        }
 
-      const startedAt = shared.clock.unsafeCurrentTimeMillis()
-      const call = restore(withTimeout(shared, circuit, effect, admission.trial))
-      const recorded = Effect.onExit(call, (exit) => record(shared, circuit, admission.generation, startedAt, exit))
-      const run = Effect.zipRight(Telemetry.annotateSpan(shared.telemetry, circuit.key, step.state._tag), recorded)
-      return step.transition === undefined ? run : Effect.zipRight(afterTransition(shared, circuit, step), run)
-    })
+        const startedAt = shared.clock.unsafeCurrentTimeMillis()
+        const call = restore(withTimeout(shared, circuit, effect, admission.trial))
+        const recorded = Effect.onExit(call, (exit) => record(shared, circuit, admission.generation, startedAt, exit))
+        const run = Effect.zipRight(Telemetry.annotateSpan(shared.telemetry, circuit.key, step.state._tag), recorded)
+        return step.transition === undefined ? run : Effect.zipRight(afterTransition(shared, circuit, step), run)
+      }
+    )
   )
 
 /**
@@ -362,7 +367,7 @@ export const protect = <A, E, R>(
  * @internal
  */
 export const state = (shared: Shared, circuit: Circuit): Effect.Effect<Api.State> =>
-  Effect.flatMap(apply(shared, circuit, Machine.observe, false), (step) =>
+  Effect.flatMap(apply(shared, circuit, observeOperation), (step) =>
     Effect.as(
       afterTransition(shared, circuit, step),
       toPublicState(step.state, shared.clock.unsafeCurrentTimeMillis(), shared.policy)
@@ -375,9 +380,8 @@ export const state = (shared: Shared, circuit: Circuit): Effect.Effect<Api.State
  * @internal
  */
 export const cooldownElapsed = (shared: Shared, circuit: Circuit, generation: number): Effect.Effect<void> =>
-  Effect.flatMap(
-    apply(shared, circuit, (state, now) => Machine.cooldownElapsed(state, generation, now), false),
-    (step) => afterTransition(shared, circuit, step)
+  Effect.flatMap(apply(shared, circuit, { _tag: "CooldownElapsed", generation }), (step) =>
+    afterTransition(shared, circuit, step)
   )
 
 /**
@@ -386,7 +390,4 @@ export const cooldownElapsed = (shared: Shared, circuit: Circuit, generation: nu
  * @internal
  */
 export const command = (shared: Shared, circuit: Circuit, command: Machine.Command): Effect.Effect<void> =>
-  Effect.flatMap(
-    apply(shared, circuit, (state, now) => Machine.command(state, command, now, shared.policy), false),
-    (step) => afterTransition(shared, circuit, step)
-  )
+  Effect.flatMap(apply(shared, circuit, { _tag: "Command", command }), (step) => afterTransition(shared, circuit, step))

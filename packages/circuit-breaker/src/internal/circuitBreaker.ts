@@ -7,14 +7,15 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { hasProperty } from "effect/Predicate"
 import * as PubSub from "effect/PubSub"
-import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Api from "../CircuitBreaker.js"
+import * as Store from "../Store.js"
 import * as Circuit from "./circuit.js"
 import * as Machine from "./machine.js"
 import * as Options from "./options.js"
@@ -43,6 +44,7 @@ export const makeShared = (
   policy: Machine.Policy,
   circuitOf: (key: string) => Circuit.Circuit,
   telemetry: { readonly keyed: boolean; readonly byKey: boolean },
+  limits: Store.MemoryLimits | undefined,
   classify: Circuit.Classifier = Circuit.defaultClassifier(options)
 ): Effect.Effect<Circuit.Shared, never, Scope.Scope> =>
   Effect.gen(function* () {
@@ -54,7 +56,18 @@ export const makeShared = (
     )
     const metrics = Telemetry.make(options.name, telemetry)
     Telemetry.initialState(metrics, telemetry.keyed ? undefined : policy.initial._tag)
-    const shared: Circuit.Shared = { options, policy, classify, clock, pubsub, scheduler, telemetry: metrics }
+
+    const factory = Option.getOrElse(yield* Effect.serviceOption(Store.CircuitStoreFactory), () => Store.memory)
+    const store = yield* factory.make({
+      name: options.name,
+      policy,
+      keyed: telemetry.keyed,
+      clock,
+      limits,
+      onDrop: (state) => Telemetry.recordDrop(metrics, state._tag)
+    })
+
+    const shared: Circuit.Shared = { options, policy, classify, clock, pubsub, scheduler, telemetry: metrics, store }
     return shared
   })
 
@@ -99,20 +112,15 @@ export const resolveOrDie = <A>(
 
 const makeResolved = (options: Options.ResolvedOptions): Effect.Effect<Api.CircuitBreaker, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const clock = yield* Effect.clock
     const policy = yield* Options.buildPolicy(options)
-    const ref = yield* Ref.make<Machine.MachineState>(policy.initial)
-    const circuit: Circuit.Circuit = {
-      key: undefined,
-      modify: (f) => Ref.modify(ref, (state) => f(state, clock.unsafeCurrentTimeMillis()))
-    }
-    const shared = yield* makeShared(options, policy, () => circuit, { keyed: false, byKey: false })
+    const circuit = Circuit.single
+    const shared = yield* makeShared(options, policy, () => circuit, { keyed: false, byKey: false }, undefined)
 
     yield* Registry.register({
       name: options.name,
-      snapshot: Effect.map(Ref.get(ref), (state) => [
-        healthEntry(shared, undefined, state, clock.unsafeCurrentTimeMillis())
-      ])
+      snapshot: Effect.map(shared.store.snapshot, (circuits) =>
+        circuits.map(([, state]) => healthEntry(shared, undefined, state, shared.clock.unsafeCurrentTimeMillis()))
+      )
     })
 
     const breaker: Api.CircuitBreaker = {

@@ -7,22 +7,16 @@
  * Fencing: `generation` grows by one at every transition and at every trial admission. A call is admitted with the
  * generation current at that moment, and its outcome counts only while that generation is still current. So a call
  * admitted before the breaker opened, or a trial that was superseded, never changes the state when it finishes late.
- *
- * @internal
  */
 import * as Window from "./window.js"
 
-/** @internal */
 export type StateTag = "Closed" | "Open" | "HalfOpen" | "Isolated" | "Disabled"
 
-/** @internal */
 export type MachineState = Closed | Open | HalfOpen | Isolated | Disabled
 
 /**
  * What the cooldown backoff remembers across states: how many times the breaker opened in the current run of
  * openings, and when and for how long it was last open.
- *
- * @internal
  */
 export interface Backoff {
   /** Openings since the count last reset; the next cooldown is the one for this count. */
@@ -35,7 +29,6 @@ export interface Backoff {
   readonly closedAt: number
 }
 
-/** @internal */
 export interface Closed extends Backoff {
   readonly _tag: "Closed"
   readonly generation: number
@@ -44,7 +37,6 @@ export interface Closed extends Backoff {
   readonly windows: ReadonlyArray<Window.Window | undefined>
 }
 
-/** @internal */
 export interface Open extends Backoff {
   readonly _tag: "Open"
   readonly generation: number
@@ -54,7 +46,6 @@ export interface Open extends Backoff {
   readonly openUntil: number
 }
 
-/** @internal */
 export interface HalfOpen extends Backoff {
   readonly _tag: "HalfOpen"
   readonly generation: number
@@ -62,21 +53,20 @@ export interface HalfOpen extends Backoff {
   readonly trialSuccesses: number
 }
 
-/** Held open by an operator until a reset. @internal */
+/** Held open by an operator until a reset. */
 export interface Isolated {
   readonly _tag: "Isolated"
   readonly generation: number
   readonly since: number
 }
 
-/** Admits every call and never opens, until a reset. @internal */
+/** Admits every call and never opens, until a reset. */
 export interface Disabled {
   readonly _tag: "Disabled"
   readonly generation: number
   readonly since: number
 }
 
-/** @internal */
 export type Trip =
   | { readonly _tag: "ConsecutiveFailures"; readonly threshold: number }
   | {
@@ -93,7 +83,6 @@ export type Trip =
       readonly window: Window.WindowSpec
     }
 
-/** @internal */
 export interface Policy {
   readonly trips: ReadonlyArray<Trip>
   readonly successThreshold: number
@@ -107,13 +96,10 @@ export interface Policy {
   readonly closed: Closed
 }
 
-/** @internal */
 export type Outcome = "Success" | "Failure" | "Ignored"
 
-/** @internal */
 export type Command = "Isolate" | "Reset" | "Disable"
 
-/** @internal */
 export interface MachineTransition {
   readonly from: StateTag
   readonly to: StateTag
@@ -126,8 +112,6 @@ export interface MachineTransition {
 /**
  * The result of an admission: `admitted` with the generation the call must present when it records its outcome,
  * or rejected with the state that rejected it and the remaining cooldown in milliseconds (infinite while isolated).
- *
- * @internal
  */
 export type Admission =
   | { readonly admitted: true; readonly generation: number; readonly trial: boolean }
@@ -137,7 +121,6 @@ export type Admission =
       readonly retryAfterMillis: number
     }
 
-/** @internal */
 export interface Step<A> {
   readonly state: MachineState
   readonly result: A
@@ -146,8 +129,6 @@ export interface Step<A> {
 
 /**
  * The outcome of one finished call, as the machine needs it.
- *
- * @internal
  */
 export interface CallRecord {
   readonly outcome: Outcome
@@ -161,8 +142,6 @@ const noBackoff: Backoff = { openings: 0, openSince: 0, lastOpenMillis: 0, close
 
 /**
  * Builds the initial state for `trips`: Closed, generation 0, empty windows.
- *
- * @internal
  */
 export const initialFor = (trips: ReadonlyArray<Trip>): Closed => ({
   _tag: "Closed",
@@ -235,8 +214,6 @@ const closedAfter = (state: HalfOpen, now: number, policy: Policy): Closed => ({
  *
  * An Open breaker whose cooldown has ended moves to HalfOpen here as well as in `cooldownElapsed`, so admission is
  * right even when the cooldown timer has not run yet. The call then becomes the first trial.
- *
- * @internal
  */
 export const admit = (state: MachineState, now: number): Step<Admission> => {
   switch (state._tag) {
@@ -313,8 +290,6 @@ const isSlowFor = (trip: Trip, durationMillis: number): boolean =>
 
 /**
  * Applies the outcome of a call admitted with `generation`. Outcomes from an earlier generation change nothing.
- *
- * @internal
  */
 export const record = (
   state: MachineState,
@@ -322,7 +297,7 @@ export const record = (
   call: CallRecord,
   now: number,
   policy: Policy
-): Step<void> => {
+): Step<undefined> => {
   if (generation !== state.generation || (call.outcome === "Ignored" && state._tag !== "HalfOpen")) {
     return step(state, undefined)
   }
@@ -342,7 +317,7 @@ export const record = (
   }
 }
 
-const recordClosed = (state: Closed, call: CallRecord, now: number, policy: Policy): Step<void> => {
+const recordClosed = (state: Closed, call: CallRecord, now: number, policy: Policy): Step<undefined> => {
   const failed = call.outcome === "Failure"
   const hasWindows = state.windows.some((window) => window !== undefined)
 
@@ -385,7 +360,7 @@ const recordClosed = (state: Closed, call: CallRecord, now: number, policy: Poli
 const slowForAnyTrip = (policy: Policy, durationMillis: number): Extract<Trip, { _tag: "SlowCallRate" }> | undefined =>
   policy.trips.find((trip): trip is Extract<Trip, { _tag: "SlowCallRate" }> => isSlowFor(trip, durationMillis))
 
-const recordTrial = (state: HalfOpen, call: CallRecord, now: number, policy: Policy): Step<void> => {
+const recordTrial = (state: HalfOpen, call: CallRecord, now: number, policy: Policy): Step<undefined> => {
   switch (call.outcome) {
     // The trial slot is freed without a verdict, so the next call becomes the trial.
     case "Ignored":
@@ -421,10 +396,8 @@ const recordTrial = (state: HalfOpen, call: CallRecord, now: number, policy: Pol
 /**
  * Moves an Open breaker to HalfOpen once its cooldown has ended. `generation` is the generation of the opening that
  * scheduled the timer, so a timer left over from an earlier opening changes nothing.
- *
- * @internal
  */
-export const cooldownElapsed = (state: MachineState, generation: number, now: number): Step<void> => {
+export const cooldownElapsed = (state: MachineState, generation: number, now: number): Step<undefined> => {
   if (state._tag !== "Open" || state.generation !== generation || now < state.openUntil) {
     return step(state, undefined)
   }
@@ -442,20 +415,16 @@ export const cooldownElapsed = (state: MachineState, generation: number, now: nu
 /**
  * Reads the state at `now`, moving an Open breaker whose cooldown has ended to HalfOpen, so that a reader never sees
  * an Open state with no cooldown left.
- *
- * @internal
  */
-export const observe = (state: MachineState, now: number): Step<void> =>
+export const observe = (state: MachineState, now: number): Step<undefined> =>
   state._tag === "Open" ? cooldownElapsed(state, state.generation, now) : step(state, undefined)
 
 /**
  * Applies an operator's command. `Isolate` holds the breaker open until a reset; `Disable` admits every call and
  * never opens until a reset; `Reset` closes the breaker and clears every count, the backoff included. Isolating an
  * isolated breaker or disabling a disabled one changes nothing.
- *
- * @internal
  */
-export const command = (state: MachineState, command: Command, now: number, policy: Policy): Step<void> => {
+export const command = (state: MachineState, command: Command, now: number, policy: Policy): Step<undefined> => {
   const generation = state.generation + 1
   switch (command) {
     case "Isolate":
@@ -486,3 +455,41 @@ export const command = (state: MachineState, command: Command, now: number, poli
       )
   }
 }
+
+/**
+ * One step a store applies to a circuit, as plain data, so that a store outside this process (a server-side script)
+ * can apply the same rules. Every operation is applied at a time `now` the caller read from its `Clock`.
+ */
+export type Operation =
+  | { readonly _tag: "Admit" }
+  | { readonly _tag: "Record"; readonly generation: number; readonly call: CallRecord }
+  | { readonly _tag: "CooldownElapsed"; readonly generation: number }
+  | { readonly _tag: "Observe" }
+  | { readonly _tag: "Command"; readonly command: Command }
+
+/**
+ * Applies `operation` to `state`; the result is the admission for `Admit` and `undefined` otherwise.
+ */
+export const applyOperation = (
+  state: MachineState,
+  operation: Operation,
+  now: number,
+  policy: Policy
+): Step<Admission | undefined> => {
+  // `Step<undefined>` carries `undefined` as its result, so widening it to this union is sound.
+  switch (operation._tag) {
+    case "Admit":
+      return admit(state, now)
+    case "Record":
+      return record(state, operation.generation, operation.call, now, policy)
+    case "CooldownElapsed":
+      return cooldownElapsed(state, operation.generation, now)
+    case "Observe":
+      return observe(state, now)
+    case "Command":
+      return command(state, operation.command, now, policy)
+  }
+}
+
+/** Whether the operation is a call (admission or outcome), as opposed to a read, a timer or an operator's command. */
+export const isCall = (operation: Operation): boolean => operation._tag === "Admit" || operation._tag === "Record"

@@ -4,19 +4,14 @@
  * A count window keeps the last `size` outcomes in a ring. A time window keeps `buckets` buckets of equal width,
  * aligned to multiples of the width since the epoch; it rotates lazily, when a call is recorded or the window is read,
  * so no timer runs for it.
- *
- * @internal
  */
 
-/** @internal */
 export type WindowSpec =
   | { readonly _tag: "Calls"; readonly size: number }
   | { readonly _tag: "Time"; readonly durationMillis: number; readonly buckets: number }
 
 /**
  * Totals over a window: calls recorded, and how many of them failed or were slow.
- *
- * @internal
  */
 export interface Totals {
   readonly calls: number
@@ -27,14 +22,11 @@ export interface Totals {
 /**
  * Flags of one recorded call in a count window's ring: bit 0 set for a failure, bit 1 set for a slow call, and 4 for
  * a slot that holds a call at all.
- *
- * @internal
  */
 const recorded = 4
 const failedBit = 1
 const slowBit = 2
 
-/** @internal */
 export interface CountWindow extends Totals {
   readonly _tag: "Calls"
   readonly ring: ReadonlyArray<number>
@@ -42,7 +34,6 @@ export interface CountWindow extends Totals {
   readonly next: number
 }
 
-/** @internal */
 export interface TimeWindow extends Totals {
   readonly _tag: "Time"
   /** Per bucket, oldest first: calls, failures and slow calls, three numbers each. */
@@ -51,10 +42,8 @@ export interface TimeWindow extends Totals {
   readonly newest: number
 }
 
-/** @internal */
 export type Window = CountWindow | TimeWindow
 
-/** @internal */
 export const empty = (spec: WindowSpec): Window =>
   spec._tag === "Calls"
     ? { _tag: "Calls", ring: new Array(spec.size).fill(0), next: 0, calls: 0, failures: 0, slowCalls: 0 }
@@ -100,8 +89,6 @@ const rotate = (window: TimeWindow, spec: Extract<WindowSpec, { _tag: "Time" }>,
 
 /**
  * Adds one call to the window at `now`. For a count window the oldest call falls out once the ring is full.
- *
- * @internal
  */
 export const add = (window: Window, spec: WindowSpec, failed: boolean, slow: boolean, now: number): Window => {
   if (window._tag === "Calls") {
@@ -138,8 +125,6 @@ export const add = (window: Window, spec: WindowSpec, failed: boolean, slow: boo
 
 /**
  * Returns the window's totals as of `now`: a time window leaves out buckets that expired since the last call.
- *
- * @internal
  */
 export const totalsAt = (window: Window, spec: WindowSpec, now: number): Totals =>
   window._tag === "Calls" ? window : rotate(window, spec as Extract<WindowSpec, { _tag: "Time" }>, now)
