@@ -46,6 +46,17 @@ export interface Server {
 /**
  * The handler of a loopback server: the request and its zero-based index in arrival order give the response.
  *
+ * @example
+ * ```ts
+ * import { Loopback } from "@effect-resilience/loopback"
+ * import { HttpServerResponse } from "@effect/platform"
+ * import { Effect } from "effect"
+ *
+ * // Fails the first three requests, then succeeds.
+ * const recovering: Loopback.Handler<never, never> = (_request, index) =>
+ *   Effect.succeed(index < 3 ? HttpServerResponse.empty({ status: 503 }) : HttpServerResponse.text("ok"))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */

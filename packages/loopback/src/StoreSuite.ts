@@ -25,6 +25,14 @@ const failTimes = (breaker: CircuitBreaker.CircuitBreaker, count: number) =>
 /**
  * Options for {@link run}: a fresh breaker name per test keeps tests apart on a store shared between tests.
  *
+ * @example
+ * ```ts
+ * import type { StoreSuite } from "@effect-resilience/loopback"
+ *
+ * let count = 0
+ * const options: StoreSuite.SuiteOptions = { uniqueName: () => `store-test-${++count}` }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
