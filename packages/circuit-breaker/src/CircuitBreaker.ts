@@ -169,8 +169,8 @@ export interface Options {
   readonly successThreshold?: number | undefined
   /**
    * How long the breaker stays Open before a trial may run: a finite duration above zero, or a `Schedule` whose n-th
-   * delay is the cooldown of the n-th opening in a row (for backoff). The run of openings starts over once the
-   * breaker has stayed closed for as long as it was last open.
+   * delay is the cooldown of the n-th opening in a row (for backoff). The count of openings starts over when the
+   * breaker opens after staying closed at least as long as its last period of being open (from opening to closing).
    */
   readonly cooldown: Duration.DurationInput | Schedule.Schedule<unknown, unknown, never>
   /**

@@ -94,6 +94,19 @@ describe("manual control", () => {
     })
   )
 
+  it.scoped("second reset publishes nothing", () =>
+    Effect.gen(function* () {
+      const breaker = yield* CircuitBreaker.make({ failureThreshold: 1, cooldown })
+      const transitions = yield* collectTransitions(breaker)
+      yield* failTimes(breaker, 1)
+
+      yield* breaker.reset
+      yield* breaker.reset
+
+      expect(yield* transitions.read).toEqual(["Closed->Open", "Open->Closed"])
+    })
+  )
+
   it.effect("commands are logged", () =>
     Effect.gen(function* () {
       const logs = yield* captureLogs
@@ -265,6 +278,21 @@ describe("metrics", () => {
 
       expect(yield* counterValue("circuit_breaker_calls_total", { circuit_breaker: name, outcome: "failure" })).toBe(2)
       expect(yield* gaugeValue("circuit_breaker_state", { circuit_breaker: name, state: "Open" })).toBe(2)
+    })
+  )
+
+  it.scoped("keyed disabled mode keeps gauges whole", () =>
+    Effect.gen(function* () {
+      const name = uniqueName("keyed-disabled")
+      const breakers = yield* CircuitBreaker.keyed({ name, failureThreshold: 1, cooldown, mode: "Disabled" })
+      const gauge = (state: string) => gaugeValue("circuit_breaker_state", { circuit_breaker: name, state })
+
+      yield* breakers.reset("a")
+      yield* breakers.isolate("b")
+
+      expect(yield* gauge("Disabled")).toBe(0)
+      expect(yield* gauge("Closed")).toBe(1)
+      expect(yield* gauge("Isolated")).toBe(1)
     })
   )
 

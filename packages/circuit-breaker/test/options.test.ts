@@ -42,7 +42,7 @@ describe("options", () => {
     [
       "failureThreshold missing",
       { cooldown: "1 second" },
-      "failureThreshold: expected an integer of at least 1, got undefined"
+      "failureThreshold: expected an integer of at least 1, or a policy option instead, got undefined"
     ],
     [
       "successThreshold 0",

@@ -378,6 +378,50 @@ describe("cooldown backoff", () => {
     })
   )
 
+  it.scoped("ended schedule keeps its last delay", () =>
+    Effect.gen(function* () {
+      const breaker = yield* CircuitBreaker.make({
+        failureThreshold: 1,
+        cooldown: Schedule.exponential("10 seconds").pipe(Schedule.intersect(Schedule.recurs(2))),
+        maxCooldown: "1 minute"
+      })
+
+      const cooldowns: Array<number> = []
+      yield* fail(breaker)
+      for (let opening = 0; opening < 4; opening++) {
+        const current = yield* remaining(breaker)
+        cooldowns.push(current)
+        yield* failTrialAfter(breaker, current)
+      }
+
+      expect(cooldowns).toEqual([10_000, 20_000, 20_000, 20_000])
+    })
+  )
+
+  it.scoped("backoff measures the last open period", () =>
+    Effect.gen(function* () {
+      const breaker = yield* makeBreaker()
+      // First period: open at 0, trial fails at 10 s, closes at 30 s, so it lasted 30 s.
+      yield* fail(breaker)
+      yield* failTrialAfter(breaker, 10_000)
+      yield* TestClock.adjust("20 seconds")
+      yield* succeed(breaker)
+      // A short second period: open at 60 s, closes at 70 s, so it lasted 10 s, with the count still growing.
+      yield* TestClock.adjust("30 seconds")
+      yield* fail(breaker)
+      const second = yield* remaining(breaker)
+      yield* TestClock.adjust(Duration.millis(second))
+      yield* succeed(breaker)
+
+      // Closed for 10 s now, as long as the last period: the count starts over.
+      yield* TestClock.adjust("10 seconds")
+      yield* fail(breaker)
+
+      expect(second).toBe(10_000)
+      expect(yield* remaining(breaker)).toBe(10_000)
+    })
+  )
+
   it.scoped("jittered schedule stays in bounds", () =>
     Effect.gen(function* () {
       const breaker = yield* CircuitBreaker.make({

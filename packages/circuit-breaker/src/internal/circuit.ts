@@ -87,7 +87,7 @@ const describeTransition = (step: Machine.Step<unknown>): string => {
   const reason = step.transition?.reason ?? ""
   switch (state._tag) {
     case "Open": {
-      const cooldown = Duration.format(Duration.millis(state.openUntil - state.openedAt))
+      const cooldown = Duration.format(Duration.millis(Math.round(state.openUntil - state.openedAt)))
       return step.transition?.from === "HalfOpen"
         ? `Circuit breaker reopened because ${reason}; rejecting calls for ${cooldown}`
         : `Circuit breaker opened after ${reason}; rejecting calls for ${cooldown}`

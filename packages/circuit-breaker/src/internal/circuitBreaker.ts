@@ -54,7 +54,7 @@ export const makeShared = (
     const scheduler = yield* Scheduler.make(clock, (key, generation) =>
       Circuit.cooldownElapsed(shared, circuitOf(key), generation)
     )
-    const metrics = Telemetry.make(options.name, telemetry)
+    const metrics = Telemetry.make(options.name, { ...telemetry, initial: policy.initial._tag })
     Telemetry.initialState(metrics, telemetry.keyed ? undefined : policy.initial._tag)
 
     const factory = Option.getOrElse(yield* Effect.serviceOption(Store.CircuitStoreFactory), () => Store.memory)

@@ -16,14 +16,15 @@ export type MachineState = Closed | Open | HalfOpen | Isolated | Disabled
 
 /**
  * What the cooldown backoff remembers across states: how many times the breaker opened in the current run of
- * openings, and when and for how long it was last open.
+ * openings, and when and for how long it was last open. One period of being open runs from a Closed→Open transition
+ * to the next close, across any reopenings from HalfOpen in between.
  */
 export interface Backoff {
   /** Openings since the count last reset; the next cooldown is the one for this count. */
   readonly openings: number
-  /** Epoch milliseconds at which the current run of openings began (the first opening after a reset). */
+  /** Epoch milliseconds at which the current (or last) period of being open began. */
   readonly openSince: number
-  /** How long the breaker was last open, from opening to closing, in milliseconds. */
+  /** How long the last period of being open lasted, from its Closed→Open transition to the close, in milliseconds. */
   readonly lastOpenMillis: number
   /** Epoch milliseconds at which the breaker last closed. */
   readonly closedAt: number
@@ -180,8 +181,8 @@ const transition = (from: StateTag, to: StateTag, at: number, reason: string): M
 
 /**
  * Opens the breaker. The cooldown is the one for the current count of openings, at least `minCooldownMillis`, and at
- * most the policy's cap. A run of openings starts over once the breaker has stayed closed for as long as it was last
- * open.
+ * most the policy's cap. The count starts over when the breaker opens from Closed after staying closed at least as
+ * long as its last period of being open lasted.
  */
 const open = (from: Closed | HalfOpen, now: number, policy: Policy, minCooldownMillis: number): Open => {
   const startsOver = from._tag === "Closed" && now - from.closedAt >= from.lastOpenMillis
@@ -194,7 +195,7 @@ const open = (from: Closed | HalfOpen, now: number, policy: Policy, minCooldownM
     openedAt: now,
     openUntil: now + cooldown,
     openings: openings + 1,
-    openSince: startsOver ? now : from.openSince,
+    openSince: from._tag === "Closed" ? now : from.openSince,
     lastOpenMillis: from.lastOpenMillis,
     closedAt: from.closedAt
   }
@@ -278,7 +279,7 @@ const tripReason = (trip: Trip, consecutiveFailures: number, totals: Window.Tota
       if (totals === undefined || totals.calls < trip.minimumCalls) return undefined
       const rate = totals.slowCalls / totals.calls
       return rate >= trip.threshold
-        ? `a slow-call rate of ${percent(rate)} over ${describeWindow(trip.window)} (${totals.slowCalls} of ${totals.calls} slower than ${trip.slowCallMillis} ms)`
+        ? `a slow-call rate of ${percent(rate)} over ${describeWindow(trip.window)} (${totals.slowCalls} of ${totals.calls} took at least ${trip.slowCallMillis} ms)`
         : undefined
     }
   }
@@ -419,6 +420,13 @@ export const cooldownElapsed = (state: MachineState, generation: number, now: nu
 export const observe = (state: MachineState, now: number): Step<undefined> =>
   state._tag === "Open" ? cooldownElapsed(state, state.generation, now) : step(state, undefined)
 
+// A Closed state with nothing counted and no backoff, as right after a reset: resetting it has nothing to report.
+const isPristine = (state: MachineState, policy: Policy): boolean =>
+  state._tag === "Closed" &&
+  state.consecutiveFailures === 0 &&
+  state.windows === policy.closed.windows &&
+  state.openings === 0
+
 /**
  * Applies an operator's command. `Isolate` holds the breaker open until a reset; `Disable` admits every call and
  * never opens until a reset; `Reset` closes the breaker and clears every count, the backoff included. Isolating an
@@ -451,7 +459,7 @@ export const command = (state: MachineState, command: Command, now: number, poli
       return step(
         { ...policy.closed, generation },
         undefined,
-        state === policy.closed ? undefined : transition(state._tag, "Closed", now, "reset by an operator")
+        isPristine(state, policy) ? undefined : transition(state._tag, "Closed", now, "reset by an operator")
       )
   }
 }

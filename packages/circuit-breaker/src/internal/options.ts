@@ -2,6 +2,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as Intervals from "effect/ScheduleIntervals"
 import type * as Api from "../CircuitBreaker.js"
 import * as Machine from "./machine.js"
 import type * as Window from "./window.js"
@@ -210,7 +212,10 @@ const resolveTrips = (input: Record<string, unknown>): Either.Either<ReadonlyArr
   }
 
   if (policy === undefined) {
-    const error = checkInteger("failureThreshold", failureThreshold)
+    const error =
+      failureThreshold === undefined
+        ? invalid("failureThreshold", failureThreshold, "an integer of at least 1, or a policy option instead")
+        : checkInteger("failureThreshold", failureThreshold)
     return error === undefined
       ? Either.right([{ _tag: "ConsecutiveFailures", threshold: failureThreshold as number }])
       : Either.left(error)
@@ -341,13 +346,23 @@ export const buildPolicy = (options: ResolvedOptions): Effect.Effect<Machine.Pol
     return Effect.succeed(make([Duration.toMillis(cooldown)]))
   }
 
-  return Schedule.run(Schedule.delays(cooldown), 0, new Array(cooldownTableSize).fill(undefined)).pipe(
-    Effect.map((delays) => {
-      const millis = Array.from(delays, (delay) => Math.max(0, Duration.toMillis(delay)))
-      // A schedule that ends at once still needs a cooldown: the cap is the only bound left.
-      return make(millis.length === 0 ? [options.maxCooldownMillis] : millis)
-    })
-  )
+  return Effect.gen(function* () {
+    // Stepping the schedule by hand, rather than with `Schedule.run`, leaves out the output of its final Done step,
+    // which carries no delay.
+    const cooldowns: Array<number> = []
+    let state: unknown = cooldown.initial
+    let now = 0
+    while (cooldowns.length < cooldownTableSize) {
+      const [next, , decision] = yield* cooldown.step(now, undefined, state)
+      if (ScheduleDecision.isDone(decision)) break
+      const start = Intervals.start(decision.intervals)
+      cooldowns.push(Math.max(0, start - now))
+      state = next
+      now = Math.max(now, start)
+    }
+    // A schedule that ends at once still needs a cooldown: the cap is the only bound left.
+    return make(cooldowns.length === 0 ? [options.maxCooldownMillis] : cooldowns)
+  })
 }
 
 /**

@@ -54,21 +54,27 @@ export interface Telemetry {
   readonly name: string
   /** Whether metrics carry the circuit's key as a label too; off by default to keep the series bounded. */
   readonly byKey: boolean
-  /** Whether the state gauges count Closed circuits: true for a single breaker, false for a keyed one. */
-  readonly countsClosed: boolean
+  /**
+   * The state whose circuits the gauges do not count: for a keyed breaker, the initial state, since every key it
+   * never stored is in it; `undefined` for a single breaker, which counts its one circuit.
+   */
+  readonly uncounted: Machine.StateTag | undefined
   readonly calls: Record<CallLabel, Metric.Metric.Counter<number>>
   readonly duration: Metric.Metric.Histogram<number>
   readonly state: Record<Machine.StateTag, Metric.Metric.Gauge<number>>
 }
 
 /** @internal */
-export const make = (name: string, options: { readonly keyed: boolean; readonly byKey: boolean }): Telemetry => {
+export const make = (
+  name: string,
+  options: { readonly keyed: boolean; readonly byKey: boolean; readonly initial: Machine.StateTag }
+): Telemetry => {
   const tag = <M extends Metric.Metric<any, any, any>>(metric: M): M =>
     Metric.tagged(metric, "circuit_breaker", name) as M
   return {
     name,
     byKey: options.byKey,
-    countsClosed: !options.keyed,
+    uncounted: options.keyed ? options.initial : undefined,
     calls: {
       success: tag(Metric.tagged(callsMetric, "outcome", "success")),
       failure: tag(Metric.tagged(callsMetric, "outcome", "failure")),
@@ -146,8 +152,8 @@ export const recordRejection = (
 }
 
 /**
- * Counts a transition and moves one circuit from the `from` gauge to the `to` gauge. A keyed breaker does not count
- * Closed circuits, since every key it never stored is Closed.
+ * Counts a transition and moves one circuit from the `from` gauge to the `to` gauge, except the state a keyed breaker
+ * does not count.
  *
  * @internal
  */
@@ -163,8 +169,8 @@ export const recordTransition = (
     MetricLabel.make("to", to),
     ...keyTags(telemetry, key)
   ])
-  if (telemetry.countsClosed || from !== "Closed") telemetry.state[from].unsafeModify(-1, noTags)
-  if (telemetry.countsClosed || to !== "Closed") telemetry.state[to].unsafeModify(1, noTags)
+  if (from !== telemetry.uncounted) telemetry.state[from].unsafeModify(-1, noTags)
+  if (to !== telemetry.uncounted) telemetry.state[to].unsafeModify(1, noTags)
 }
 
 /**
@@ -173,7 +179,7 @@ export const recordTransition = (
  * @internal
  */
 export const recordDrop = (telemetry: Telemetry, state: Machine.StateTag): void => {
-  if (telemetry.countsClosed || state !== "Closed") telemetry.state[state].unsafeModify(-1, noTags)
+  if (state !== telemetry.uncounted) telemetry.state[state].unsafeModify(-1, noTags)
 }
 
 /**
