@@ -353,8 +353,16 @@ export const protect = <A, E, R>(
         }
 
         const startedAt = shared.clock.unsafeCurrentTimeMillis()
-        const call = restore(withTimeout(shared, circuit, effect, admission.trial))
-        const recorded = Effect.onExit(call, (exit) => record(shared, circuit, admission.generation, startedAt, exit))
+        const generation = admission.generation
+        // One mask around admission and the record, rather than `Effect.onExit`, which would add a second one.
+        const recorded = Effect.matchCauseEffect(restore(withTimeout(shared, circuit, effect, admission.trial)), {
+          onFailure: (cause) =>
+            Effect.zipRight(
+              record(shared, circuit, generation, startedAt, Exit.failCause(cause)),
+              Effect.failCause(cause)
+            ),
+          onSuccess: (value) => Effect.as(record(shared, circuit, generation, startedAt, Exit.succeed(value)), value)
+        })
         const run = Effect.zipRight(Telemetry.annotateSpan(shared.telemetry, circuit.key, step.state._tag), recorded)
         return step.transition === undefined ? run : Effect.zipRight(afterTransition(shared, circuit, step), run)
       }

@@ -1,9 +1,10 @@
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricLabel from "effect/MetricLabel"
-import * as Option from "effect/Option"
+import * as Tracer from "effect/Tracer"
 import type * as Api from "../CircuitBreaker.js"
 import type * as Machine from "./machine.js"
 
@@ -46,7 +47,9 @@ const labelOf: Record<Machine.Outcome, CallLabel> = { Success: "success", Failur
 const stateLabels: ReadonlyArray<Machine.StateTag> = ["Closed", "Open", "HalfOpen", "Isolated", "Disabled"]
 
 /**
- * The metrics of one breaker, tagged once at construction so that a call allocates no metric key.
+ * The metric labels of one breaker, built once at construction. Effect caches a metric's hook by the identity of the
+ * label array passed to `unsafeUpdate`, so reusing these arrays makes an update a cache hit: tagging a metric per call
+ * would build a new metric key on every call.
  *
  * @internal
  */
@@ -59,39 +62,51 @@ export interface Telemetry {
    * never stored is in it; `undefined` for a single breaker, which counts its one circuit.
    */
   readonly uncounted: Machine.StateTag | undefined
-  readonly calls: Record<CallLabel, Metric.Metric.Counter<number>>
-  readonly duration: Metric.Metric.Histogram<number>
-  readonly state: Record<Machine.StateTag, Metric.Metric.Gauge<number>>
+  readonly nameLabel: MetricLabel.MetricLabel
+  readonly nameLabels: ReadonlyArray<MetricLabel.MetricLabel>
+  readonly callLabels: Record<CallLabel, ReadonlyArray<MetricLabel.MetricLabel>>
+  readonly stateLabels: Record<Machine.StateTag, ReadonlyArray<MetricLabel.MetricLabel>>
+  readonly nameAttributes: Record<Machine.StateTag, Readonly<Record<string, string>>>
 }
+
+const byState = <A>(f: (state: Machine.StateTag) => A): Record<Machine.StateTag, A> => ({
+  Closed: f("Closed"),
+  Open: f("Open"),
+  HalfOpen: f("HalfOpen"),
+  Isolated: f("Isolated"),
+  Disabled: f("Disabled")
+})
 
 /** @internal */
 export const make = (
   name: string,
   options: { readonly keyed: boolean; readonly byKey: boolean; readonly initial: Machine.StateTag }
 ): Telemetry => {
-  const tag = <M extends Metric.Metric<any, any, any>>(metric: M): M =>
-    Metric.tagged(metric, "circuit_breaker", name) as M
+  const nameLabel = MetricLabel.make("circuit_breaker", name)
+  const callLabel = (outcome: CallLabel) => [nameLabel, MetricLabel.make("outcome", outcome)]
   return {
     name,
     byKey: options.byKey,
     uncounted: options.keyed ? options.initial : undefined,
-    calls: {
-      success: tag(Metric.tagged(callsMetric, "outcome", "success")),
-      failure: tag(Metric.tagged(callsMetric, "outcome", "failure")),
-      ignored: tag(Metric.tagged(callsMetric, "outcome", "ignored")),
-      rejected: tag(Metric.tagged(callsMetric, "outcome", "rejected"))
+    nameLabel,
+    nameLabels: [nameLabel],
+    callLabels: {
+      success: callLabel("success"),
+      failure: callLabel("failure"),
+      ignored: callLabel("ignored"),
+      rejected: callLabel("rejected")
     },
-    duration: tag(durationMetric),
-    state: Object.fromEntries(
-      stateLabels.map((label) => [label, tag(Metric.tagged(stateMetric, "state", label))])
-    ) as Record<Machine.StateTag, Metric.Metric.Gauge<number>>
+    stateLabels: byState((label) => [nameLabel, MetricLabel.make("state", label)]),
+    nameAttributes: byState((label) => ({ "circuit_breaker.name": name, "circuit_breaker.state": label }))
   }
 }
 
-const noTags: ReadonlyArray<never> = []
-
-const keyTags = (telemetry: Telemetry, key: string | undefined): ReadonlyArray<MetricLabel.MetricLabel> =>
-  telemetry.byKey && key !== undefined ? [MetricLabel.make("key", key)] : noTags
+const withKey = (
+  telemetry: Telemetry,
+  labels: ReadonlyArray<MetricLabel.MetricLabel>,
+  key: string | undefined
+): ReadonlyArray<MetricLabel.MetricLabel> =>
+  telemetry.byKey && key !== undefined ? [...labels, MetricLabel.make("key", key)] : labels
 
 /**
  * Sets the state gauges of a breaker that starts in `state`; a keyed breaker starts with every gauge at 0.
@@ -100,7 +115,7 @@ const keyTags = (telemetry: Telemetry, key: string | undefined): ReadonlyArray<M
  */
 export const initialState = (telemetry: Telemetry, state: Machine.StateTag | undefined): void => {
   for (const label of stateLabels) {
-    telemetry.state[label].unsafeUpdate(label === state ? 1 : 0, noTags)
+    stateMetric.unsafeUpdate(label === state ? 1 : 0, telemetry.stateLabels[label])
   }
 }
 
@@ -116,9 +131,8 @@ export const recordCall = (
   outcome: Machine.Outcome,
   durationMillis: number
 ): void => {
-  const tags = keyTags(telemetry, key)
-  telemetry.calls[labelOf[outcome]].unsafeUpdate(1, tags)
-  telemetry.duration.unsafeUpdate(durationMillis, tags)
+  callsMetric.unsafeUpdate(1, withKey(telemetry, telemetry.callLabels[labelOf[outcome]], key))
+  durationMetric.unsafeUpdate(durationMillis, withKey(telemetry, telemetry.nameLabels, key))
 }
 
 const retryAfterMillis = (rejection: Api.CircuitBreakerOpen): number =>
@@ -134,22 +148,30 @@ export const recordRejection = (
   key: string | undefined,
   rejection: Api.CircuitBreakerOpen
 ): Effect.Effect<void> => {
-  telemetry.calls.rejected.unsafeUpdate(1, keyTags(telemetry, key))
-  return Effect.flatMap(Effect.option(Effect.currentSpan), (span) =>
-    Option.isNone(span)
-      ? Effect.void
-      : Effect.clockWith((clock) =>
-          Effect.sync(() =>
-            span.value.event("circuit_breaker.rejected", clock.unsafeCurrentTimeNanos(), {
-              "circuit_breaker.name": telemetry.name,
-              "circuit_breaker.state": rejection.state,
-              "circuit_breaker.retry_after_ms": retryAfterMillis(rejection),
-              ...(key === undefined ? {} : { "circuit_breaker.key": key })
-            })
-          )
-        )
+  callsMetric.unsafeUpdate(1, withKey(telemetry, telemetry.callLabels.rejected, key))
+  return withCurrentSpan((span) =>
+    Effect.clockWith((clock) =>
+      Effect.sync(() =>
+        span.event("circuit_breaker.rejected", clock.unsafeCurrentTimeNanos(), {
+          "circuit_breaker.name": telemetry.name,
+          "circuit_breaker.state": rejection.state,
+          "circuit_breaker.retry_after_ms": retryAfterMillis(rejection),
+          ...(key === undefined ? {} : { "circuit_breaker.key": key })
+        })
+      )
+    )
   )
 }
+
+/**
+ * Runs `f` on the fiber's current span when there is one. Reading the span from the fiber's context directly avoids
+ * `Effect.currentSpan`, which fails with an exception (and captures a stack trace) when there is no span.
+ */
+const withCurrentSpan = (f: (span: Tracer.Span) => Effect.Effect<void>): Effect.Effect<void> =>
+  Effect.withFiberRuntime<void>((fiber) => {
+    const span = Context.getOption(fiber.currentContext, Tracer.ParentSpan)
+    return span._tag === "Some" && span.value._tag === "Span" ? f(span.value) : Effect.void
+  })
 
 /**
  * Counts a transition and moves one circuit from the `from` gauge to the `to` gauge, except the state a keyed breaker
@@ -164,13 +186,13 @@ export const recordTransition = (
   to: Machine.StateTag
 ): void => {
   transitionsMetric.unsafeUpdate(1, [
-    MetricLabel.make("circuit_breaker", telemetry.name),
+    telemetry.nameLabel,
     MetricLabel.make("from", from),
     MetricLabel.make("to", to),
-    ...keyTags(telemetry, key)
+    ...withKey(telemetry, [], key)
   ])
-  if (from !== telemetry.uncounted) telemetry.state[from].unsafeModify(-1, noTags)
-  if (to !== telemetry.uncounted) telemetry.state[to].unsafeModify(1, noTags)
+  if (from !== telemetry.uncounted) stateMetric.unsafeModify(-1, telemetry.stateLabels[from])
+  if (to !== telemetry.uncounted) stateMetric.unsafeModify(1, telemetry.stateLabels[to])
 }
 
 /**
@@ -179,7 +201,7 @@ export const recordTransition = (
  * @internal
  */
 export const recordDrop = (telemetry: Telemetry, state: Machine.StateTag): void => {
-  if (state !== telemetry.uncounted) telemetry.state[state].unsafeModify(-1, noTags)
+  if (state !== telemetry.uncounted) stateMetric.unsafeModify(-1, telemetry.stateLabels[state])
 }
 
 /**
@@ -192,8 +214,9 @@ export const annotateSpan = (
   key: string | undefined,
   state: Machine.StateTag
 ): Effect.Effect<void> =>
-  Effect.annotateCurrentSpan(
-    key === undefined
-      ? { "circuit_breaker.name": telemetry.name, "circuit_breaker.state": state }
-      : { "circuit_breaker.name": telemetry.name, "circuit_breaker.state": state, "circuit_breaker.key": key }
-  )
+  withCurrentSpan((span) => {
+    const attributes = telemetry.nameAttributes[state]
+    for (const name in attributes) span.attribute(name, attributes[name])
+    if (key !== undefined) span.attribute("circuit_breaker.key", key)
+    return Effect.void
+  })
