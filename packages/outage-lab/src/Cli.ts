@@ -16,7 +16,14 @@ import * as Either from "effect/Either"
  * ```ts
  * import type { Cli } from "@effect-resilience/outage-lab"
  *
- * const flags: Cli.Flags = { help: false, json: true, scenarioFile: undefined, timeScale: 200 }
+ * const flags: Cli.Flags = {
+ *   help: false,
+ *   json: true,
+ *   scenarioFile: undefined,
+ *   timeScale: 200,
+ *   upstream: "generic",
+ *   policy: undefined
+ * }
  * ```
  *
  * @since 0.1.0
@@ -29,7 +36,44 @@ export interface Flags {
   readonly scenarioFile: string | undefined
   /** The time scale given with `--time-scale`; the scenario's own when left out. */
   readonly timeScale: number | undefined
+  /** The upstream's shape and the client the workers use, from `--upstream`; `"generic"` when left out. */
+  readonly upstream: UpstreamName
+  /** The breaker run's trip policy, from `--policy`; the replay's default when left out. */
+  readonly policy: PolicyName | undefined
 }
+
+/**
+ * The values of `--upstream`, in the order the help lists them.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const upstreamNames = ["generic", "anthropic"] as const
+
+/**
+ * A value of `--upstream`: `generic` for plain JSON over `HttpClient`, `anthropic` for the Messages API called
+ * through `AnthropicClient`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type UpstreamName = (typeof upstreamNames)[number]
+
+/**
+ * The values of `--policy`, in the order the help lists them.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const policyNames = ["consecutive", "failure-rate"] as const
+
+/**
+ * A value of `--policy`: the trip policy of the breaker run.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type PolicyName = (typeof policyNames)[number]
 
 /**
  * A command line that cannot be run. The message is one line naming the flag or value and what is allowed.
@@ -57,7 +101,7 @@ export class UsageError extends Data.TaggedError("UsageError")<{
  */
 export const maxTimeScale = 1000
 
-const optionList = "--json, --scenario FILE, --time-scale N, --help"
+const optionList = "--json, --scenario FILE, --time-scale N, --upstream NAME, --policy NAME, --help"
 
 /**
  * Renders the text `--help` prints, with the built-in scenario's time scale and replay length.
@@ -75,7 +119,7 @@ const optionList = "--json, --scenario FILE, --time-scale N, --help"
 export const renderHelp = (defaults: {
   readonly timeScale: number
   readonly replayWallSeconds: number
-}): string => `Usage: pnpm outage [--json] [--scenario FILE] [--time-scale N]
+}): string => `Usage: pnpm outage [--json] [--scenario FILE] [--time-scale N] [--upstream NAME] [--policy NAME]
 
 Replays an LLM API's partial outage over loopback HTTP twice: six workers with an aggressive retry,
 first without a circuit breaker, then with one, and prints the two runs side by side.
@@ -87,10 +131,22 @@ Options:
   --time-scale N      Scenario seconds per wall second, a number above 0 and at most ${maxTimeScale}.
                       Default: the scenario's own timeScale; ${defaults.timeScale} for the built-in scenario,
                       whose replay then takes about ${Math.ceil(defaults.replayWallSeconds)} wall seconds.
+  --upstream NAME     generic (default): plain JSON, called with HttpClient;
+                      anthropic: the Messages API, called with @effect/ai-anthropic's AnthropicClient.
+  --policy NAME       The trip policy of the breaker run:
+                      failure-rate (default): 50% failures among the calls of the last 30 s, at least 10 calls;
+                      consecutive: the scenario's breaker.failureThreshold failures in a row (5 built in).
   -h, --help          Print this help and exit.
 
 While the replay runs, a progress line is written to stderr when stderr is a terminal.
 Exit codes: 0 after a replay, whatever its verdict; 2 for an invalid flag or scenario; 1 if the replay fails.`
+
+const valueDescriptions = {
+  "--scenario": "the path of a scenario JSON file",
+  "--time-scale": `a number above 0 and at most ${maxTimeScale}`,
+  "--upstream": `one of ${upstreamNames.join(", ")}`,
+  "--policy": `one of ${policyNames.join(", ")}`
+} as const
 
 const parseTimeScale = (raw: string): Either.Either<number, UsageError> => {
   const value = raw.trim() === "" ? Number.NaN : Number(raw)
@@ -103,6 +159,15 @@ const parseTimeScale = (raw: string): Either.Either<number, UsageError> => {
       )
 }
 
+const parseChoice = <const Name extends string>(
+  option: string,
+  raw: string,
+  allowed: ReadonlyArray<Name>
+): Either.Either<Name, UsageError> =>
+  allowed.includes(raw as Name)
+    ? Either.right(raw as Name)
+    : Either.left(new UsageError({ message: `Invalid value for ${option}: "${raw}"; allowed: ${allowed.join(", ")}` }))
+
 /**
  * Parses the arguments after the command name. Both `--flag value` and `--flag=value` are accepted; a flag given
  * twice is an error.
@@ -112,6 +177,7 @@ const parseTimeScale = (raw: string): Either.Either<number, UsageError> => {
  * import { Cli } from "@effect-resilience/outage-lab"
  *
  * Cli.parseFlags(["--json", "--time-scale", "200"]) // Right({ help: false, json: true, ... timeScale: 200 })
+ * Cli.parseFlags(["--policy", "consecutive"]) // Right({ ... policy: "consecutive" })
  * Cli.parseFlags(["--fast"]) // Left(UsageError: Unknown option "--fast"; ...)
  * ```
  *
@@ -123,6 +189,8 @@ export const parseFlags = (args: ReadonlyArray<string>): Either.Either<Flags, Us
   let json = false
   let scenarioFile: string | undefined
   let timeScale: number | undefined
+  let upstream: UpstreamName = "generic"
+  let policy: PolicyName | undefined
   const seen = new Set<string>()
   const fail = (message: string) => Either.left(new UsageError({ message }))
 
@@ -155,34 +223,52 @@ export const parseFlags = (args: ReadonlyArray<string>): Either.Either<Flags, Us
         break
       }
       case "--scenario":
-      case "--time-scale": {
+      case "--time-scale":
+      case "--upstream":
+      case "--policy": {
         let value = inlineValue
         if (value === undefined) {
           const next = args[index + 1]
           if (next === undefined || next.startsWith("--")) {
-            return fail(
-              canonical === "--scenario"
-                ? "Option --scenario needs a value: the path of a scenario JSON file"
-                : `Option --time-scale needs a value: a number above 0 and at most ${maxTimeScale}`
-            )
+            return fail(`Option ${canonical} needs a value: ${valueDescriptions[canonical]}`)
           }
           value = next
           index++
         }
 
-        if (canonical === "--scenario") {
-          if (value === "") {
-            return fail("Option --scenario needs a value: the path of a scenario JSON file")
+        switch (canonical) {
+          case "--scenario": {
+            if (value === "") {
+              return fail(`Option --scenario needs a value: ${valueDescriptions[canonical]}`)
+            }
+            scenarioFile = value
+            break
           }
-          scenarioFile = value
-          break
+          case "--time-scale": {
+            const parsed = parseTimeScale(value)
+            if (Either.isLeft(parsed)) {
+              return Either.left(parsed.left)
+            }
+            timeScale = parsed.right
+            break
+          }
+          case "--upstream": {
+            const parsed = parseChoice(canonical, value, upstreamNames)
+            if (Either.isLeft(parsed)) {
+              return Either.left(parsed.left)
+            }
+            upstream = parsed.right
+            break
+          }
+          case "--policy": {
+            const parsed = parseChoice(canonical, value, policyNames)
+            if (Either.isLeft(parsed)) {
+              return Either.left(parsed.left)
+            }
+            policy = parsed.right
+            break
+          }
         }
-
-        const parsed = parseTimeScale(value)
-        if (Either.isLeft(parsed)) {
-          return Either.left(parsed.left)
-        }
-        timeScale = parsed.right
         break
       }
       default:
@@ -190,5 +276,5 @@ export const parseFlags = (args: ReadonlyArray<string>): Either.Either<Flags, Us
     }
   }
 
-  return Either.right({ help, json, scenarioFile, timeScale })
+  return Either.right({ help, json, scenarioFile, timeScale, upstream, policy })
 }

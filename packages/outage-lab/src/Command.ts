@@ -113,6 +113,8 @@ export const run = (
     const comparison = yield* Replay.run({
       scenario,
       timeScale,
+      api: flags.upstream,
+      policy: flags.policy,
       onProgress: progress === undefined ? undefined : (update) => progress(describeProgress(update))
     }).pipe(Effect.ensuring(progress === undefined ? Effect.void : progress(undefined)))
 

@@ -13,6 +13,7 @@
  */
 import * as Duration from "effect/Duration"
 import type * as Scenario from "./Scenario.js"
+import type * as Upstream from "./Upstream.js"
 import type * as Workers from "./Workers.js"
 
 /**
@@ -69,9 +70,11 @@ export interface Figures {
   readonly rateLimitedAfterRecovery: number
   readonly tasksArrived: number
   readonly tasksCompleted: number
-  /** Tasks arrived but not completed when the upstream recovered. */
+  /** Tasks dropped because their deadline passed before they completed. */
+  readonly tasksAbandoned: number
+  /** Tasks arrived but neither completed nor abandoned when the upstream recovered. */
   readonly backlogAtRecovery: number
-  /** Tasks arrived but not completed when the run ended. */
+  /** Tasks arrived but neither completed nor abandoned when the run ended. */
   readonly backlogAtEnd: number
   /** Scenario seconds from the upstream's recovery until the success rate stays above 95%; `null` if it never does. */
   readonly recoverySeconds: number | null
@@ -93,6 +96,10 @@ export interface Figures {
 export interface Comparison {
   readonly scenario: string
   readonly timeScale: number
+  /** The upstream's shape and the client the workers used. */
+  readonly api: Upstream.Api
+  /** The breaker run's trip policy, in words. */
+  readonly policy: string
   readonly recoveryWindowSeconds: number
   readonly baseline: Figures
   readonly breaker: Figures
@@ -183,6 +190,7 @@ export const figures = (result: Workers.RunResult, scenario: Scenario.Scenario):
     rateLimitedAfterRecovery: result.counters.recovered.rateLimited,
     tasksArrived: result.tasksArrived,
     tasksCompleted: result.tasksCompleted,
+    tasksAbandoned: result.tasksAbandoned,
     backlogAtRecovery: result.backlogAtRecovery,
     backlogAtEnd: result.backlogAtEnd,
     recoverySeconds: recoverySeconds(result.outcomes, {
@@ -201,7 +209,14 @@ export const figures = (result: Workers.RunResult, scenario: Scenario.Scenario):
  * import { Report, type Scenario } from "@effect-resilience/outage-lab"
  *
  * const verdict = (baseline: Report.Figures, breaker: Report.Figures, scenario: Scenario.Scenario) =>
- *   Report.compare({ baseline, breaker, scenario, timeScale: scenario.timeScale }).wastedTargetMet
+ *   Report.compare({
+ *     baseline,
+ *     breaker,
+ *     scenario,
+ *     timeScale: scenario.timeScale,
+ *     api: "generic",
+ *     policy: "failure-rate"
+ *   }).wastedTargetMet
  * ```
  *
  * @since 0.1.0
@@ -212,6 +227,8 @@ export const compare = (options: {
   readonly breaker: Figures
   readonly scenario: Scenario.Scenario
   readonly timeScale: number
+  readonly api: Upstream.Api
+  readonly policy: string
 }): Comparison => {
   const { baseline, breaker } = options
   const wastedRatio = baseline.wastedCalls === 0 ? null : breaker.wastedCalls / baseline.wastedCalls
@@ -222,6 +239,8 @@ export const compare = (options: {
   return {
     scenario: options.scenario.name,
     timeScale: options.timeScale,
+    api: options.api,
+    policy: options.policy,
     recoveryWindowSeconds: options.scenario.recoveryWindowSeconds,
     baseline,
     breaker,
@@ -271,6 +290,7 @@ export const renderTable = (comparison: Comparison): string => {
       formatCount(breaker.rateLimitedAfterRecovery)
     ],
     ["tasks completed", formatCount(baseline.tasksCompleted), formatCount(breaker.tasksCompleted)],
+    ["tasks abandoned", formatCount(baseline.tasksAbandoned), formatCount(breaker.tasksAbandoned)],
     ["tasks waiting at recovery", formatCount(baseline.backlogAtRecovery), formatCount(breaker.backlogAtRecovery)],
     ["tasks waiting at end", formatCount(baseline.backlogAtEnd), formatCount(breaker.backlogAtEnd)],
     ["recovery time", formatRecovery(baseline.recoverySeconds), formatRecovery(breaker.recoverySeconds)]
@@ -288,7 +308,8 @@ export const renderTable = (comparison: Comparison): string => {
   const recovery = `${formatRecovery(breaker.recoverySeconds)} against ${formatRecovery(baseline.recoverySeconds)}`
 
   return [
-    `Scenario ${comparison.scenario}, time scale ${comparison.timeScale} (scenario seconds per wall second)`,
+    `Scenario ${comparison.scenario}, time scale ${comparison.timeScale} (scenario seconds per wall second), ${comparison.api} upstream`,
+    `Breaker policy: ${comparison.policy}`,
     "",
     ...lines,
     "",
@@ -316,6 +337,8 @@ export const renderTable = (comparison: Comparison): string => {
 export const toJson = (comparison: Comparison) => ({
   scenario: comparison.scenario,
   timeScale: comparison.timeScale,
+  upstream: comparison.api,
+  policy: comparison.policy,
   recoveryWindowSeconds: comparison.recoveryWindowSeconds,
   healthySuccessRate,
   withoutBreaker: comparison.baseline,

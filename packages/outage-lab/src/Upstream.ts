@@ -1,11 +1,19 @@
 /**
  * A loopback HTTP upstream that follows a scenario: healthy, then degraded (most requests fail with a 5xx), then
- * recovered behind a capacity limit that responds 429 above it.
+ * recovered behind a rate limiter that responds 429 with a `Retry-After` header above its limit.
  *
  * The server listens on 127.0.0.1 on a port the system picks, and counts every request it receives by phase and by
  * response status. Scenario time starts when the server starts and runs `timeScale` times faster than the `Clock`.
  *
- * Every path and method gets the same treatment, so a client can call any URL under {@link Upstream.url}.
+ * Every path and method gets the same treatment, so a client can call any URL under {@link Upstream.url}. The bodies
+ * follow the {@link Api} chosen: small JSON objects for `"generic"`, or the shapes of Anthropic's Messages API for
+ * `"anthropic"`.
+ *
+ * **The rate limiter.** After the recovery, the upstream admits a request when fewer than
+ * `capacity.requestsPerWindow` requests arrived in the last `capacity.windowSeconds` of scenario time. Every request
+ * counts, including those rejected with a 429. A caller that keeps sending faster than the limit therefore keeps the
+ * window full and gets nothing through until it slows down. The 429 carries `Retry-After`: the whole scenario
+ * seconds, rounded up, until the window would admit a request if nothing more arrived.
  *
  * @since 0.1.0
  */
@@ -21,6 +29,26 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as Scenario from "./Scenario.js"
 import * as SeededRandom from "./SeededRandom.js"
+
+/**
+ * The shape of the upstream's responses.
+ *
+ * - `"generic"`: `{"object":"completion","output":"ok"}` on success and `{"error":"..."}` on failure.
+ * - `"anthropic"`: the Messages API. A success is a `message` object with one text block. A degraded request gets
+ *   the scenario's 5xx status, with an `overloaded_error` body for 529 and an `api_error` body for any other status.
+ *   A rate-limited request gets a 429 with a `rate_limit_error` body.
+ *
+ * @example
+ * ```ts
+ * import type { Upstream } from "@effect-resilience/outage-lab"
+ *
+ * const api: Upstream.Api = "anthropic"
+ * ```
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Api = "generic" | "anthropic"
 
 /**
  * The phase the upstream is in at a given scenario time.
@@ -106,6 +134,8 @@ export interface Options {
   readonly timeScale: number
   readonly phases: Scenario.Phases
   readonly upstream: Scenario.UpstreamBehaviour
+  /** The shape of the responses; `"generic"` when left out. */
+  readonly api?: Api | undefined
 }
 
 /**
@@ -207,18 +237,81 @@ interface MutablePhaseCounters {
 interface Decision {
   readonly status: number
   readonly latencySeconds: number
+  /** Whole scenario seconds for the `Retry-After` header of a 429. */
+  readonly retryAfterSeconds?: number
 }
 
 const emptyCounters = (): MutablePhaseCounters => ({ received: 0, succeeded: 0, serverErrors: 0, rateLimited: 0 })
 
-const successBody = { object: "completion", output: "ok" }
-const degradedBody = { error: "upstream degraded" }
-const rateLimitedBody = { error: "rate limit exceeded" }
+/**
+ * Creates the recovered upstream's limiter, which keeps the arrival times of the requests of the last `windowSeconds`,
+ * admitted or not. It returns `undefined` for a request it admits and the `Retry-After` seconds for one it rejects.
+ *
+ * Every request counts, 429s included, as gateways that count attempts do. The other common choice, counting
+ * only admitted requests in fixed windows, lets the first `requestsPerWindow` requests of every window through however
+ * hard a caller retries, so a retry storm would cost its sender nothing. With attempts counted, a caller that ignores
+ * `Retry-After` and keeps the window full is held at 429 until its own rate falls below the limit.
+ */
+const makeLimiter = (capacity: Scenario.Capacity) => {
+  const { requestsPerWindow, windowSeconds } = capacity
+  const arrivals: Array<number> = []
+  let oldest = 0
 
-const respond = (status: number): HttpServerResponse.HttpServerResponse =>
-  HttpServerResponse.unsafeJson(status === 200 ? successBody : status === 429 ? rateLimitedBody : degradedBody, {
-    status
-  })
+  return (seconds: number): number | undefined => {
+    while (oldest < arrivals.length && arrivals[oldest]! <= seconds - windowSeconds) {
+      oldest++
+    }
+    // Compacting now and then keeps the log as long as one window of arrivals.
+    if (oldest > 4096 && oldest * 2 > arrivals.length) {
+      arrivals.splice(0, oldest)
+      oldest = 0
+    }
+
+    const inWindow = arrivals.length - oldest
+    arrivals.push(seconds)
+    if (inWindow < requestsPerWindow) {
+      return undefined
+    }
+
+    // The window admits again once it contains requestsPerWindow - 1 arrivals, which is when the arrival that many
+    // places before the newest one leaves it.
+    const freedAt = arrivals[arrivals.length - requestsPerWindow]! + windowSeconds
+    return Math.max(1, Math.ceil(freedAt - seconds))
+  }
+}
+
+const genericBodies = {
+  success: () => ({ object: "completion", output: "ok" }),
+  degraded: (_status: number) => ({ error: "upstream degraded" }),
+  rateLimited: () => ({ error: "rate limit exceeded" })
+}
+
+const anthropicError = (type: string, message: string) => ({ type: "error", error: { type, message } })
+
+const makeAnthropicBodies = () => {
+  let messages = 0
+  return {
+    success: () => {
+      messages++
+      return {
+        id: `msg_loopback_${messages}`,
+        type: "message",
+        role: "assistant",
+        content: [{ type: "text", text: "Summary: the ticket asks for a refund." }],
+        model: "claude-loopback",
+        stop_reason: "end_turn",
+        stop_sequence: null,
+        usage: { input_tokens: 24, output_tokens: 9 }
+      }
+    },
+    degraded: (status: number) =>
+      status === 529
+        ? anthropicError("overloaded_error", "Overloaded")
+        : anthropicError("api_error", "Internal server error"),
+    rateLimited: () =>
+      anthropicError("rate_limit_error", "This request would exceed the rate limit; retry after the retry-after header")
+  }
+}
 
 /**
  * Starts the upstream on 127.0.0.1, on a port the system picks. Closing the scope stops the server.
@@ -247,8 +340,8 @@ export const make = (options: Options): Effect.Effect<Upstream, ServeError, Scop
     const { phases, timeScale, upstream: behaviour } = options
     const clock = yield* Effect.clock
     const random = SeededRandom.make(options.seed)
-    const recoveredAt = phases.healthySeconds + phases.degradedSeconds
-    const { requestsPerWindow, windowSeconds } = behaviour.capacity
+    const bodies = options.api === "anthropic" ? makeAnthropicBodies() : genericBodies
+    const limit = makeLimiter(behaviour.capacity)
 
     const server = yield* NodeHttpServer.make(() => Http.createServer(), { port: 0, host: "127.0.0.1" })
     const address = server.address
@@ -260,41 +353,33 @@ export const make = (options: Options): Effect.Effect<Upstream, ServeError, Scop
     // Plain mutable state is safe here: each request's whole decision runs in one synchronous step, and the event loop
     // never interleaves two of them.
     const counters = { received: 0, healthy: emptyCounters(), degraded: emptyCounters(), recovered: emptyCounters() }
-    let currentWindow = -1
-    let receivedInWindow = 0
 
     const jitter = (seconds: number): number => seconds * (1 + behaviour.latencyJitter * (2 * random.nextFloat() - 1))
 
     const decideRecovered = (seconds: number): Decision => {
-      const window = Math.floor((seconds - recoveredAt) / windowSeconds)
-      if (window !== currentWindow) {
-        currentWindow = window
-        receivedInWindow = 0
-      }
-
-      receivedInWindow++
-      return receivedInWindow <= requestsPerWindow
+      const retryAfterSeconds = limit(seconds)
+      return retryAfterSeconds === undefined
         ? { status: 200, latencySeconds: jitter(behaviour.successLatencySeconds) }
-        : { status: 429, latencySeconds: jitter(behaviour.rateLimitLatencySeconds) }
+        : { status: 429, latencySeconds: jitter(behaviour.rateLimitLatencySeconds), retryAfterSeconds }
     }
 
     const decide = (seconds: number): Decision => {
-      const phase = phaseAt(phases, seconds)
-      const phaseCounters =
-        phase === "Healthy" ? counters.healthy : phase === "Degraded" ? counters.degraded : counters.recovered
-
+      let phaseCounters: MutablePhaseCounters
       let decision: Decision
-      switch (phase) {
+      switch (phaseAt(phases, seconds)) {
         case "Healthy":
+          phaseCounters = counters.healthy
           decision = { status: 200, latencySeconds: jitter(behaviour.successLatencySeconds) }
           break
         case "Degraded":
+          phaseCounters = counters.degraded
           decision =
             random.nextFloat() < behaviour.degradedErrorRate
               ? { status: behaviour.degradedStatus, latencySeconds: jitter(behaviour.errorLatencySeconds) }
               : { status: 200, latencySeconds: jitter(behaviour.successLatencySeconds) }
           break
         case "Recovered":
+          phaseCounters = counters.recovered
           decision = decideRecovered(seconds)
           break
       }
@@ -311,9 +396,24 @@ export const make = (options: Options): Effect.Effect<Upstream, ServeError, Scop
       return decision
     }
 
+    const bodyOf = (status: number): unknown => {
+      if (status === 200) {
+        return bodies.success()
+      }
+      return status === 429 ? bodies.rateLimited() : bodies.degraded(status)
+    }
+
+    const respond = (decision: Decision): HttpServerResponse.HttpServerResponse => {
+      const { status, retryAfterSeconds } = decision
+      return HttpServerResponse.unsafeJson(bodyOf(status), {
+        status,
+        headers: retryAfterSeconds === undefined ? undefined : { "retry-after": String(retryAfterSeconds) }
+      })
+    }
+
     const handle = Effect.suspend(() => {
       const decision = decide(scenarioSecondsAt(clock.unsafeCurrentTimeMillis()))
-      return Effect.as(Effect.sleep(toWallDuration(decision.latencySeconds, timeScale)), respond(decision.status))
+      return Effect.as(Effect.sleep(toWallDuration(decision.latencySeconds, timeScale)), respond(decision))
     })
 
     yield* server.serve(handle)

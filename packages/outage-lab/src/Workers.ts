@@ -1,25 +1,34 @@
 /**
  * One run of a replay: a loopback upstream following the scenario, a steady stream of tasks into a backlog, and
- * workers that take tasks from the backlog and call the upstream through a {@link Guard} with an aggressive retry.
+ * workers that take tasks from the backlog and call the upstream through a {@link Caller} with an aggressive retry.
  *
  * The model of the backlog:
  *
  * - Tasks arrive at `workers.taskArrivalsPerSecond` for the whole run, whatever the upstream does.
  * - A worker takes the oldest waiting task and makes one call for it, retried on a 5xx, a 429 or a transport error
- *   `maxRetries` times, `retrySpacingSeconds` apart, with no jitter and no backoff.
+ *   `maxRetries` times, `retrySpacingSeconds` apart, with no jitter, no backoff and no regard for `Retry-After`.
  * - A task whose calls all fail, because the retries ran out or because the breaker rejected a call, goes back to the
  *   end of the backlog, and the worker takes the next task at once.
  * - A worker whose call the breaker rejected first waits for the rejection's `retryAfter`, and at least
  *   `rejectionPauseSeconds`, so that an open breaker does not turn into a busy loop.
+ * - A task is abandoned once `taskDeadlineSeconds` have passed since its arrival: no attempt for it starts after the
+ *   deadline, and a worker that takes it from the backlog, or whose retries for it end, after the deadline drops it.
+ *   An attempt that is running at the deadline finishes, and counts if it succeeds.
+ *
+ * The workers, their retry schedule and any breaker they share run on a {@link ScenarioClock}, so all of their
+ * durations are scenario seconds.
  *
  * @since 0.1.0
  */
 
+import * as AiError from "@effect/ai/AiError"
+import * as AnthropicClient from "@effect/ai-anthropic/AnthropicClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
+import * as HttpCircuitBreaker from "@effect-resilience/circuit-breaker/HttpClient"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -27,49 +36,20 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as Scenario from "./Scenario.js"
+import * as ScenarioClock from "./ScenarioClock.js"
 import * as Upstream from "./Upstream.js"
 
 /**
- * The failures a breaker adds to a protected call: its rejection, and any other error the breaker defines.
+ * The source of the workers' calls in one run: a function of the upstream that returns the effect of one call, one
+ * HTTP request that fails on any status other than 2xx. It runs once per run, in the run's scope and on the run's
+ * scenario clock.
  *
- * @example
- * ```ts
- * import type { Workers } from "@effect-resilience/outage-lab"
- *
- * const describe = (failure: Workers.BreakerFailure) => failure._tag
- * ```
- *
- * @since 0.1.0
- * @category models
- */
-export type BreakerFailure = Effect.Effect.Error<ReturnType<typeof CircuitBreaker.protect<void, never, never>>>
-
-/**
- * A client whose failures include the upstream's error statuses and, when a breaker guards it, the breaker's
- * rejections.
- *
- * @example
- * ```ts
- * import type { Workers } from "@effect-resilience/outage-lab"
- * import { Effect } from "effect"
- *
- * const status = (client: Workers.GuardedClient) =>
- *   client.get("http://127.0.0.1:8080/v1/models").pipe(Effect.map((response) => response.status))
- * ```
- *
- * @since 0.1.0
- * @category models
- */
-export interface GuardedClient extends HttpClient.HttpClient.With<HttpClientError.HttpClientError | BreakerFailure> {}
-
-/**
- * Turns the workers' plain client into the client they call the upstream with. Every non-2xx status must become a
- * failure here, so that a breaker inside the guard counts it.
- *
- * The guard runs once per run, in the run's scope, so a breaker it creates is shared by all workers of the run.
+ * A breaker that the caller creates is therefore shared by all workers of the run and reads scenario time. It records
+ * every attempt, because the workers' retry wraps the call.
  *
  * @example
  * ```ts
@@ -77,59 +57,119 @@ export interface GuardedClient extends HttpClient.HttpClient.With<HttpClientErro
  * import { HttpClient } from "@effect/platform"
  * import { Effect } from "effect"
  *
- * // A guard that only logs: every call goes through and no breaker counts the failures.
- * const logging: Workers.Guard = (client) =>
- *   Effect.succeed(
- *     client.pipe(
- *       HttpClient.filterStatusOk,
- *       HttpClient.tapError((error) => Effect.logDebug(error.message))
- *     )
+ * // Calls GET /v1/models and fails on any status other than 2xx.
+ * const listModels: Workers.Caller = (upstream) =>
+ *   Effect.map(HttpClient.HttpClient, (client) =>
+ *     HttpClient.filterStatusOk(client).get(`${upstream.url}/v1/models`)
  *   )
  * ```
  *
- * @since 0.1.0
- * @category guards
+ * @since 0.2.0
+ * @category callers
  */
-export type Guard = (client: HttpClient.HttpClient) => Effect.Effect<GuardedClient, never, Scope.Scope>
+export type Caller = (
+  upstream: Upstream.Upstream
+) => Effect.Effect<Effect.Effect<unknown, unknown>, never, Scope.Scope | HttpClient.HttpClient>
 
 /**
- * The guard of the run without a breaker: a non-2xx status fails the call, and nothing else changes.
+ * The options of the built-in callers.
+ *
+ * @example
+ * ```ts
+ * import type { Workers } from "@effect-resilience/outage-lab"
+ *
+ * const protectedCalls: Workers.CallerOptions = { breaker: { name: "llm-api", failureThreshold: 5 } }
+ * ```
+ *
+ * @since 0.2.0
+ * @category callers
+ */
+export interface CallerOptions {
+  /**
+   * The options of the HTTP module's breaker around every attempt; no breaker when left out. Durations are scenario
+   * time.
+   */
+  readonly breaker?: HttpCircuitBreaker.Options | undefined
+}
+
+// Tracing every request of a retry storm costs time that the compressed replay cannot spare.
+const untraced = HttpClient.withTracerDisabledWhen(() => true)
+
+/**
+ * A caller that posts a small JSON body to `/v1/completions` with `@effect/platform`'s `HttpClient`, for the
+ * `"generic"` upstream.
+ *
+ * With a breaker, the client is wrapped by `HttpCircuitBreaker.withCircuitBreaker`, so a rejected call fails with the
+ * typed `CircuitBreakerOpen`, and a 429's `Retry-After` lengthens the cooldown of the opening it causes.
  *
  * @example
  * ```ts
  * import { Workers } from "@effect-resilience/outage-lab"
  *
- * const baseline = Workers.unguarded
+ * const baseline = Workers.generic()
+ * const protectedRun = Workers.generic({ breaker: { failureThreshold: 5, cooldown: "30 seconds" } })
  * ```
  *
- * @since 0.1.0
- * @category guards
+ * @since 0.2.0
+ * @category callers
  */
-export const unguarded: Guard = (client) => Effect.succeed(HttpClient.filterStatusOk(client))
-
-/**
- * A guard that runs every call through one {@link CircuitBreaker.CircuitBreaker} made from `options`. A 5xx or a 429
- * counts as a failure for the breaker because `filterStatusOk` runs inside `protect`.
- *
- * @example
- * ```ts
- * import { Workers } from "@effect-resilience/outage-lab"
- *
- * const guard = Workers.circuitBreaker({ name: "llm-api", failureThreshold: 5, cooldown: "30 seconds" })
- * ```
- *
- * @since 0.1.0
- * @category guards
- */
-export const circuitBreaker =
-  (options: CircuitBreaker.Options): Guard =>
-  (client) =>
-    Effect.map(CircuitBreaker.make(options), (breaker) =>
-      client.pipe(
+export const generic =
+  (options: CallerOptions = {}): Caller =>
+  (upstream) =>
+    Effect.map(HttpClient.HttpClient, (base) => {
+      const breaker = options.breaker
+      const plain = base.pipe(
+        // Reading every body lets the connection go back to the pool at once instead of when the response is collected.
+        HttpClient.transformResponse(Effect.tap((response) => response.arrayBuffer)),
         HttpClient.filterStatusOk,
-        HttpClient.transform((call) => breaker.protect(call))
+        untraced
       )
-    )
+      // The breaker wraps each attempt, not the whole retry: see `run` for why.
+      const client = breaker === undefined ? plain : HttpCircuitBreaker.withCircuitBreaker(plain, breaker)
+      const request = HttpClientRequest.post(`${upstream.url}/v1/completions`).pipe(
+        HttpClientRequest.bodyUnsafeJson({ prompt: "summarise the ticket" })
+      )
+      return client.execute(request)
+    })
+
+/**
+ * A caller that sends one message through `@effect/ai-anthropic`'s `AnthropicClient`, pointed at the upstream with
+ * `apiUrl`, for the `"anthropic"` upstream.
+ *
+ * With a breaker, the client's `transformClient` option is `HttpCircuitBreaker.transformClient(...)`. The client then
+ * reports a rejection as an `AiError` whose chain of causes contains the `CircuitBreakerOpen`, and
+ * `HttpCircuitBreaker.rejectionOf` finds it there.
+ *
+ * @example
+ * ```ts
+ * import { Workers } from "@effect-resilience/outage-lab"
+ *
+ * const protectedRun = Workers.anthropic({ breaker: { name: "anthropic", failureThreshold: 5 } })
+ * ```
+ *
+ * @since 0.2.0
+ * @category callers
+ */
+export const anthropic =
+  (options: CallerOptions = {}): Caller =>
+  (upstream) =>
+    Effect.gen(function* () {
+      const breaker = options.breaker
+      // Called once per run, so that every request of the run shares one breaker.
+      const protect = breaker === undefined ? undefined : HttpCircuitBreaker.transformClient(breaker)
+      const client = yield* AnthropicClient.make({
+        apiUrl: upstream.url,
+        apiKey: Redacted.make("loopback-key"),
+        transformClient: (client) => (protect === undefined ? untraced(client) : protect(untraced(client)))
+      })
+      return client.createMessage({
+        payload: {
+          model: "claude-loopback",
+          max_tokens: 256,
+          messages: [{ role: "user", content: "Summarise the ticket in one sentence." }]
+        }
+      })
+    })
 
 /**
  * The result of one call made by a worker. `Rejected` is a call the breaker rejected without sending it, and
@@ -193,7 +233,8 @@ export interface Progress {
  *   label: "without breaker",
  *   scenario: Scenario.defaultScenario,
  *   timeScale: Scenario.defaultScenario.timeScale,
- *   guard: Workers.unguarded
+ *   api: "generic",
+ *   caller: Workers.generic()
  * }
  * ```
  *
@@ -206,7 +247,9 @@ export interface RunOptions {
   readonly scenario: Scenario.Scenario
   /** Scenario seconds per wall second; overrides `scenario.timeScale`. */
   readonly timeScale: number
-  readonly guard: Guard
+  /** The shape of the upstream's responses; it must match what `caller` expects. */
+  readonly api: Upstream.Api
+  readonly caller: Caller
   /** Called about four times a wall second while the run lasts. */
   readonly onProgress?: ((progress: Progress) => Effect.Effect<void>) | undefined
 }
@@ -232,32 +275,54 @@ export interface RunResult {
   readonly outcomes: ReadonlyArray<Outcome>
   readonly tasksArrived: number
   readonly tasksCompleted: number
+  /** Tasks dropped because their deadline passed. */
+  readonly tasksAbandoned: number
   readonly rejectedLocally: number
-  /** Tasks arrived but not completed when the upstream recovered: waiting in the backlog or being worked on. */
+  /** Tasks arrived but neither completed nor abandoned when the upstream recovered. */
   readonly backlogAtRecovery: number
-  /** Tasks arrived but not completed when the run ended. */
+  /** Tasks arrived but neither completed nor abandoned when the run ended. */
   readonly backlogAtEnd: number
 }
 
 interface Task {
-  readonly id: number
+  /** Scenario seconds after which the task is abandoned. */
+  readonly deadline: number
 }
+
+// Ends a task's retries once its deadline has passed. It is not recorded as a call, and not retried.
+const deadlinePassed = { _tag: "DeadlinePassed" } as const
 
 const progressInterval = Duration.millis(250)
 const arrivalTick = Duration.millis(2)
 
-const isRetryable = (error: CallError): boolean => {
-  if (!HttpClientError.isHttpClientError(error)) {
-    return false
+const statusOf = (error: unknown): number | undefined => {
+  if (HttpClientError.isHttpClientError(error)) {
+    return error._tag === "ResponseError" ? error.response.status : undefined
   }
-  return error._tag === "RequestError"
-    ? error.reason === "Transport"
-    : error.response.status >= 500 || error.response.status === 429
+  return AiError.isAiError(error) && error._tag === "HttpResponseError" ? error.response.status : undefined
 }
 
-type CallError = HttpClientError.HttpClientError | BreakerFailure
+const isTransportError = (error: unknown): boolean => {
+  if (HttpClientError.isHttpClientError(error)) {
+    return error._tag === "RequestError" && error.reason === "Transport"
+  }
+  return AiError.isAiError(error) && error._tag === "HttpRequestError" && error.reason === "Transport"
+}
 
-const classify = (exit: Exit.Exit<unknown, CallError>): Outcome["kind"] => {
+// A rejection wrapped by the HTTP module or by an AiError is unwrapped, so that `untilOpen` and the workers see the
+// typed `CircuitBreakerOpen` whichever client made the call.
+const unwrapRejection = (error: unknown): unknown =>
+  Option.getOrElse(HttpCircuitBreaker.rejectionOf(error), () => error)
+
+const isRetryable = (error: unknown): boolean => {
+  if (CircuitBreaker.isCircuitBreakerOpen(error)) {
+    return false
+  }
+  const status = statusOf(error)
+  return status === undefined ? isTransportError(error) : status >= 500 || status === 429
+}
+
+const classify = (exit: Exit.Exit<unknown, unknown>): Outcome["kind"] => {
   if (Exit.isSuccess(exit)) {
     return "Success"
   }
@@ -270,19 +335,19 @@ const classify = (exit: Exit.Exit<unknown, CallError>): Outcome["kind"] => {
   if (CircuitBreaker.isCircuitBreakerOpen(error)) {
     return "Rejected"
   }
-  if (!HttpClientError.isHttpClientError(error)) {
-    return "OtherFailure"
-  }
-  if (error._tag === "RequestError") {
+  if (isTransportError(error)) {
     return "TransportError"
   }
 
-  const status = error.response.status
+  const status = statusOf(error)
+  if (status === undefined) {
+    return "OtherFailure"
+  }
   return status === 429 ? "RateLimited" : status >= 500 ? "ServerError" : "OtherStatus"
 }
 
 /**
- * Runs the scenario once against a fresh upstream with the given guard and returns what it measured. The run lasts
+ * Runs the scenario once against a fresh upstream with the given caller and returns what it measured. The run lasts
  * the scenario's three phases, in wall time divided by `timeScale`.
  *
  * @example
@@ -295,7 +360,8 @@ const classify = (exit: Exit.Exit<unknown, CallError>): Outcome["kind"] => {
  *   label: "without breaker",
  *   scenario: Scenario.defaultScenario,
  *   timeScale: Scenario.defaultScenario.timeScale,
- *   guard: Workers.unguarded
+ *   api: "generic",
+ *   caller: Workers.generic()
  * }).pipe(Effect.provide(NodeHttpClient.layerUndici))
  * ```
  *
@@ -311,27 +377,22 @@ export const run = (options: RunOptions): Effect.Effect<RunResult, ServeError, H
       const recoveredAt = phases.healthySeconds + phases.degradedSeconds
       const totalSeconds = recoveredAt + phases.recoveredSeconds
 
-      const upstream = yield* Upstream.make({ ...scenario, timeScale })
-      const client = (yield* HttpClient.HttpClient).pipe(
-        // Reading every body lets the connection go back to the pool at once instead of when the response is collected.
-        HttpClient.transformResponse(Effect.tap((response) => response.arrayBuffer)),
-        HttpClient.withTracerDisabledWhen(() => true)
-      )
-      const guarded = yield* options.guard(client)
-      const request = HttpClientRequest.post(`${upstream.url}/v1/completions`).pipe(
-        HttpClientRequest.bodyUnsafeJson({ prompt: "summarise the ticket" })
-      )
+      const upstream = yield* Upstream.make({ ...scenario, timeScale, api: options.api })
+      const scenarioClock = ScenarioClock.make(yield* Effect.clock, { timeScale, origin: upstream.startedAt })
+      const onScenarioClock = Effect.withClock(scenarioClock)
+      const call = yield* onScenarioClock(options.caller(upstream))
 
       const backlog = yield* Queue.unbounded<Task>()
       const outcomes: Array<Outcome> = []
       let tasksArrived = 0
       let tasksCompleted = 0
+      let tasksAbandoned = 0
       let rejectedLocally = 0
       let backlogAtRecovery = 0
 
       // A call interrupted because the run ended has no outcome. A defect is recorded as a transport error before it
       // ends the run.
-      const record = (exit: Exit.Exit<unknown, CallError>) =>
+      const record = (exit: Exit.Exit<unknown, unknown>) =>
         Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
           ? Effect.void
           : Effect.map(upstream.scenarioTime, (at) => {
@@ -342,36 +403,54 @@ export const run = (options: RunOptions): Effect.Effect<RunResult, ServeError, H
               outcomes.push({ at, kind })
             })
 
-      const attempt = Effect.onExit(guarded.execute(request), record)
-      // A spacing of 0 means retrying as soon as the error arrives; a zero-length sleep would still cost a timer tick.
+      // The breaker wraps each attempt, not the whole retry as docs/http.md advises for most clients. Outside the
+      // retry it would record one failure per six attempts, and each task would send all six into a rate limiter that
+      // counts them. Around each attempt, with `untilOpen` around the retry, the 429 that opens the breaker is the
+      // last request sent, and its `Retry-After` sets the cooldown. Both runs keep one retry schedule, so they compare.
+      const attempt = Effect.onExit(Effect.mapError(call, unwrapRejection), record)
       const retries = Schedule.recurs(workers.maxRetries)
+      // A spacing of 0 means retrying as soon as the error arrives; a zero-length sleep would still cost a timer tick.
       const spaced: Schedule.Schedule<unknown> =
         workers.retrySpacingSeconds === 0
           ? retries
-          : Schedule.intersect(retries, Schedule.spaced(wall(workers.retrySpacingSeconds)))
+          : Schedule.intersect(retries, Schedule.spaced(Duration.seconds(workers.retrySpacingSeconds)))
       const retryPolicy = CircuitBreaker.untilOpen(Schedule.whileInput(spaced, isRetryable))
-      const call = Effect.retry(attempt, retryPolicy)
-      const rejectionPause = Duration.toMillis(wall(workers.rejectionPauseSeconds))
+
+      const pastDeadline = (task: Task) => Effect.map(upstream.scenarioTime, (now) => now >= task.deadline)
+
+      const callWithRetries = (task: Task) =>
+        Effect.retry(
+          Effect.flatMap(pastDeadline(task), (late) => (late ? Effect.fail(deadlinePassed) : attempt)),
+          retryPolicy
+        )
+
+      const rejectionPause = Duration.seconds(workers.rejectionPauseSeconds)
+
+      const abandon = Effect.sync(() => {
+        tasksAbandoned++
+      })
+
+      const requeue = (task: Task) =>
+        Effect.flatMap(pastDeadline(task), (late) => (late ? abandon : Queue.offer(backlog, task)))
 
       const handleTask = (task: Task) =>
-        Effect.matchEffect(call, {
+        Effect.matchEffect(callWithRetries(task), {
           onSuccess: () =>
             Effect.sync(() => {
               tasksCompleted++
             }),
           onFailure: (error) => {
-            const requeue = Queue.offer(backlog, task)
             if (!CircuitBreaker.isCircuitBreakerOpen(error)) {
-              return requeue
+              return requeue(task)
             }
-
-            // `retryAfter` is a `Clock` duration, so it is already in wall time.
-            const wait = Duration.millis(Math.max(Duration.toMillis(error.retryAfter), rejectionPause))
-            return Effect.zipRight(requeue, Effect.sleep(wait))
+            return Effect.zipRight(requeue(task), Effect.sleep(Duration.max(error.retryAfter, rejectionPause)))
           }
         })
 
-      const worker = Effect.forever(Effect.flatMap(Queue.take(backlog), handleTask))
+      const takeTask = Effect.flatMap(Queue.take(backlog), (task) =>
+        Effect.flatMap(pastDeadline(task), (late) => (late ? abandon : handleTask(task)))
+      )
+      const worker = onScenarioClock(Effect.forever(takeTask))
 
       // Timers fire a millisecond or two late, so the arrivals are counted from scenario time rather than from the
       // number of timer ticks: by scenario second t, exactly floor(t * rate) + 1 tasks have arrived.
@@ -379,12 +458,15 @@ export const run = (options: RunOptions): Effect.Effect<RunResult, ServeError, H
         const due = Math.floor(Math.min(now, totalSeconds) * workers.taskArrivalsPerSecond) + 1
         const tasks: Array<Task> = []
         while (tasksArrived < due) {
+          const arrivedAt = tasksArrived / workers.taskArrivalsPerSecond
           tasksArrived++
-          tasks.push({ id: tasksArrived })
+          tasks.push({ deadline: arrivedAt + workers.taskDeadlineSeconds })
         }
         return Queue.offerAll(backlog, tasks)
       })
       const arrivals = Effect.repeat(arrive, Schedule.spaced(arrivalTick))
+
+      const waiting = () => tasksArrived - tasksCompleted - tasksAbandoned
 
       const sleepUntil = (seconds: number) =>
         Effect.flatMap(upstream.scenarioTime, (now) => Effect.sleep(wall(Math.max(0, seconds - now))))
@@ -392,7 +474,7 @@ export const run = (options: RunOptions): Effect.Effect<RunResult, ServeError, H
       const snapshotAtRecovery = Effect.zipRight(
         sleepUntil(recoveredAt),
         Effect.sync(() => {
-          backlogAtRecovery = tasksArrived - tasksCompleted
+          backlogAtRecovery = waiting()
         })
       )
 
@@ -414,7 +496,7 @@ export const run = (options: RunOptions): Effect.Effect<RunResult, ServeError, H
             totalSeconds,
             requestsReceived: counters.received,
             tasksCompleted,
-            backlog: tasksArrived - tasksCompleted
+            backlog: waiting()
           })
         })
         fibers.push(yield* Effect.fork(Effect.repeat(report, Schedule.spaced(progressInterval))))
@@ -431,9 +513,10 @@ export const run = (options: RunOptions): Effect.Effect<RunResult, ServeError, H
         outcomes,
         tasksArrived,
         tasksCompleted,
+        tasksAbandoned,
         rejectedLocally,
         backlogAtRecovery,
-        backlogAtEnd: tasksArrived - tasksCompleted
+        backlogAtEnd: waiting()
       }
     })
   )

@@ -19,6 +19,10 @@ export * as Report from "./Report.js"
  */
 export * as Scenario from "./Scenario.js"
 /**
+ * @since 0.2.0
+ */
+export * as ScenarioClock from "./ScenarioClock.js"
+/**
  * @since 0.1.0
  */
 export * as SeededRandom from "./SeededRandom.js"

@@ -46,20 +46,42 @@ const expectUsageError = (result: Completed, message: string | RegExp) => {
 }
 
 describe("Cli.parseFlags", () => {
+  const defaults: Cli.Flags = {
+    help: false,
+    json: false,
+    scenarioFile: undefined,
+    timeScale: undefined,
+    upstream: "generic",
+    policy: undefined
+  }
+
   it("no flags means defaults", () => {
-    expect(Cli.parseFlags([])).toEqual(
-      Either.right({ help: false, json: false, scenarioFile: undefined, timeScale: undefined })
-    )
+    expect(Cli.parseFlags([])).toEqual(Either.right(defaults))
   })
 
   it("reads separate and inline values", () => {
     expect(Cli.parseFlags(["--json", "--scenario", "a.json", "--time-scale=250"])).toEqual(
-      Either.right({ help: false, json: true, scenarioFile: "a.json", timeScale: 250 })
+      Either.right({ ...defaults, json: true, scenarioFile: "a.json", timeScale: 250 })
     )
   })
 
+  it.each(Cli.policyNames)("accepts policy %s", (policy) => {
+    expect(Cli.parseFlags(["--policy", policy])).toEqual(Either.right({ ...defaults, policy }))
+  })
+
+  it("accepts an inline policy", () => {
+    expect(Cli.parseFlags(["--policy=consecutive"])).toEqual(Either.right({ ...defaults, policy: "consecutive" }))
+  })
+
+  it("accepts the anthropic upstream", () => {
+    expect(Cli.parseFlags(["--upstream", "anthropic"])).toEqual(Either.right({ ...defaults, upstream: "anthropic" }))
+  })
+
   it.each([
-    [["--fast"], 'Unknown option "--fast"; allowed: --json, --scenario FILE, --time-scale N, --help'],
+    [
+      ["--fast"],
+      'Unknown option "--fast"; allowed: --json, --scenario FILE, --time-scale N, --upstream NAME, --policy NAME, --help'
+    ],
     [["extra"], 'Unexpected argument "extra"'],
     [["--json", "--json"], "Option --json was given more than once"],
     [["--json=yes"], 'Option --json takes no value, but got "yes"'],
@@ -68,7 +90,13 @@ describe("Cli.parseFlags", () => {
     [["--time-scale", "abc"], 'Invalid value for --time-scale: "abc"; expected a number above 0 and at most 1000'],
     [["--time-scale=0"], 'Invalid value for --time-scale: "0"'],
     [["--time-scale", "1e9"], 'Invalid value for --time-scale: "1e9"'],
-    [["--time-scale="], 'Invalid value for --time-scale: ""']
+    [["--time-scale="], 'Invalid value for --time-scale: ""'],
+    [["--policy", "slow"], 'Invalid value for --policy: "slow"; allowed: consecutive, failure-rate'],
+    [["--policy=Consecutive"], 'Invalid value for --policy: "Consecutive"; allowed: consecutive, failure-rate'],
+    [["--policy="], 'Invalid value for --policy: ""; allowed: consecutive, failure-rate'],
+    [["--policy"], "Option --policy needs a value: one of consecutive, failure-rate"],
+    [["--policy", "consecutive", "--policy", "failure-rate"], "Option --policy was given more than once"],
+    [["--upstream", "openai"], 'Invalid value for --upstream: "openai"; allowed: generic, anthropic']
   ] as const)("rejects %j", (args, message) => {
     const result = Cli.parseFlags(args)
     expect(Either.isLeft(result) ? result.left.message : "accepted").toContain(message)
@@ -80,7 +108,9 @@ describe.concurrent("outage command", () => {
     Effect.gen(function* () {
       const result = yield* runBin("--help")
       expect(result.code).toBe(0)
-      expect(result.stdout).toContain("Usage: pnpm outage [--json] [--scenario FILE] [--time-scale N]")
+      expect(result.stdout).toContain(
+        "Usage: pnpm outage [--json] [--scenario FILE] [--time-scale N] [--upstream NAME] [--policy NAME]"
+      )
       expect(result.stderr).toBe("")
     })
   )
@@ -94,6 +124,15 @@ describe.concurrent("outage command", () => {
   it.live("bad time scale exits 2", () =>
     Effect.gen(function* () {
       expectUsageError(yield* runBin("--time-scale", "-3"), /^outage: Invalid value for --time-scale: "-3"; expected /)
+    })
+  )
+
+  it.live("bad policy exits 2", () =>
+    Effect.gen(function* () {
+      expectUsageError(
+        yield* runBin("--policy", "sliding"),
+        /^outage: Invalid value for --policy: "sliding"; allowed: consecutive, failure-rate$/
+      )
     })
   )
 
@@ -144,13 +183,14 @@ describe.concurrent("outage command", () => {
         recoveryWindowSeconds: 10
       }
       writeFileSync(join(workDir, "tiny.json"), JSON.stringify(tiny))
-      const result = yield* runBin("--json", "--scenario", "tiny.json")
+      const result = yield* runBin("--json", "--scenario", "tiny.json", "--policy", "consecutive")
 
       expect(result.code).toBe(0)
       expect(result.stderr).toBe("")
       const report = JSON.parse(result.stdout)
       expect(report.scenario).toBe("tiny")
       expect(report.timeScale).toBe(200)
+      expect(report.policy).toBe("consecutive (5 failures in a row)")
       expect(Object.keys(report.withoutBreaker)).toContain("wastedCalls")
       expect(Object.keys(report.withBreaker)).toContain("recoverySeconds")
     })

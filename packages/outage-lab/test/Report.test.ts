@@ -72,6 +72,7 @@ const figures = (overrides: Partial<Report.Figures>): Report.Figures => ({
   rateLimitedAfterRecovery: 10,
   tasksArrived: 100,
   tasksCompleted: 90,
+  tasksAbandoned: 0,
   backlogAtRecovery: 20,
   backlogAtEnd: 10,
   recoverySeconds: 300,
@@ -83,7 +84,9 @@ const compare = (baseline: Partial<Report.Figures>, breaker: Partial<Report.Figu
     baseline: figures(baseline),
     breaker: figures(breaker),
     scenario: Scenario.defaultScenario,
-    timeScale: 110
+    timeScale: 110,
+    api: "generic",
+    policy: "failure-rate (50% failures among the calls of the last 30s, at least 10 calls)"
   })
 
 describe("Report.compare", () => {
@@ -118,8 +121,8 @@ describe("Report.compare", () => {
 
 describe("Report rendering", () => {
   const comparison = compare(
-    { wastedCalls: 18_012, recoverySeconds: 540 },
-    { wastedCalls: 58, rejectedLocally: 616, recoverySeconds: null }
+    { wastedCalls: 18_012, recoverySeconds: 540, tasksAbandoned: 2_546 },
+    { wastedCalls: 58, rejectedLocally: 616, recoverySeconds: null, tasksAbandoned: 1_956 }
   )
 
   it("table lists both runs per row", () => {
@@ -127,6 +130,16 @@ describe("Report rendering", () => {
     expect(table).toMatch(/failed requests while degraded \(wasted calls\) +18,012 +58/)
     expect(table).toMatch(/requests rejected locally +0 +616/)
     expect(table).toMatch(/recovery time +9m +not recovered/)
+  })
+
+  it("table counts abandoned tasks", () => {
+    expect(Report.renderTable(comparison)).toMatch(/\ntasks abandoned +2,546 +1,956\n/)
+  })
+
+  it("table names the policy", () => {
+    expect(Report.renderTable(comparison).split("\n")[1]).toBe(
+      "Breaker policy: failure-rate (50% failures among the calls of the last 30s, at least 10 calls)"
+    )
   })
 
   it("table states both verdicts", () => {
@@ -139,6 +152,8 @@ describe("Report rendering", () => {
     const json = Report.toJson(comparison)
     expect(json.withoutBreaker.wastedCalls).toBe(18_012)
     expect(json.withBreaker.recoverySeconds).toBeNull()
+    expect(json.withoutBreaker.tasksAbandoned).toBe(2_546)
+    expect(json.policy).toMatch(/^failure-rate /)
     expect(json.targets.wastedTargetMet).toBe(true)
   })
 })

@@ -47,8 +47,8 @@ describe("Scenario.decode", () => {
     expect(Scenario.decode(json, "file")).toEqual(Either.right(Scenario.defaultScenario))
   })
 
-  it("shipped short scenario is valid", () => {
-    const json = JSON.parse(readFileSync(join(scenariosDir, "short-partial-outage.json"), "utf8"))
+  it.each(["short-partial-outage.json", "sixty-percent-partial-outage.json"])("shipped %s is valid", (file) => {
+    const json = JSON.parse(readFileSync(join(scenariosDir, file), "utf8"))
     expect(Either.isRight(Scenario.decode(json, "file"))).toBe(true)
   })
 
@@ -72,6 +72,7 @@ describe("Scenario.decode", () => {
     ],
     [["workers", "count"], 0, "workers.count is 0 but must be an integer from 1 to 64"],
     [["workers", "maxRetries"], null, "workers.maxRetries is null but must be an integer from 0 to 100"],
+    [["workers", "taskDeadlineSeconds"], 0, "workers.taskDeadlineSeconds is 0 but must be a number of seconds above 0"],
     [["breaker", "cooldownSeconds"], true, "breaker.cooldownSeconds is true but must be a number of seconds above 0"],
     [["timeScale"], 5000, "timeScale is 5000 but must be a number above 0 and at most 1000"],
     [["name"], "", 'name is "" but must be a non-empty string'],

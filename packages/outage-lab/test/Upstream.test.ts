@@ -1,7 +1,7 @@
-import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { Headers, HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { Scenario, Upstream } from "../src/index.js"
 
 // Time scale 1: scenario seconds are wall seconds. Each phase lasts one second and the checks run in the middle of a
@@ -20,6 +20,20 @@ const phased: Upstream.Options = {
     capacity: { requestsPerWindow: 5, windowSeconds: 1 }
   }
 }
+
+// One request at a time; each result is the status and the Retry-After header, if any.
+const responses = (upstream: Upstream.Upstream, count: number) =>
+  Effect.flatMap(HttpClient.HttpClient, (client) =>
+    Effect.forEach(Array.from({ length: count }), () =>
+      client.execute(HttpClientRequest.post(`${upstream.url}/v1/completions`)).pipe(
+        Effect.tap((response) => response.arrayBuffer),
+        Effect.map((response) => `${response.status}${retryAfterOf(response.headers)}`)
+      )
+    )
+  )
+
+const retryAfterOf = (headers: Headers.Headers) =>
+  Option.match(Headers.get(headers, "retry-after"), { onNone: () => "", onSome: (value) => ` retry-after ${value}` })
 
 const statuses = (upstream: Upstream.Upstream, count: number) =>
   Effect.flatMap(HttpClient.HttpClient, (client) =>
@@ -76,7 +90,8 @@ describe("Upstream over HTTP", () => {
       expect(yield* upstream.phase).toBe("Recovered")
       expect(yield* statuses(upstream, 7)).toEqual([200, 200, 200, 200, 200, 429, 429])
 
-      yield* sleepUntil(upstream, 3.2)
+      // The window slides: a second after the burst of 2.2 s has left it.
+      yield* sleepUntil(upstream, 3.5)
       expect(yield* statuses(upstream, 1)).toEqual([200])
 
       const counters = yield* upstream.counters
@@ -84,6 +99,44 @@ describe("Upstream over HTTP", () => {
       expect(counters.healthy).toEqual({ received: 3, succeeded: 3, serverErrors: 0, rateLimited: 0 })
       expect(counters.degraded).toEqual({ received: 3, succeeded: 0, serverErrors: 3, rateLimited: 0 })
       expect(counters.recovered).toEqual({ received: 8, succeeded: 6, serverErrors: 0, rateLimited: 2 })
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  )
+
+  // Recovered from the start, 3 requests per 2-second window, at time scale 2 so that the test takes 2 wall seconds.
+  // The requests go out in bursts at scenario seconds 0.3, 1.5, 2.6 and 3.7, at least 0.2 s from any window edge.
+  it.scopedLive("limiter counts 429s and sends Retry-After", () =>
+    Effect.gen(function* () {
+      const upstream = yield* Upstream.make({
+        ...phased,
+        timeScale: 2,
+        phases: { healthySeconds: 0, degradedSeconds: 0.01, recoveredSeconds: 60 },
+        upstream: { ...phased.upstream, capacity: { requestsPerWindow: 3, windowSeconds: 2 } }
+      })
+      const at = (seconds: number) =>
+        Effect.flatMap(upstream.scenarioTime, (now) =>
+          Effect.sleep(`${Math.max(0, ((seconds - now) / 2) * 1000)} millis`)
+        )
+
+      yield* at(0.3)
+      expect(yield* responses(upstream, 3)).toEqual(["200", "200", "200"])
+
+      // The window is full, and each 429 carries the seconds until it would admit again. After the 3rd rejection the
+      // window contains six arrivals. Four must leave it, the last of them being the first 429 at 1.5 s, so 2 s.
+      yield* at(1.5)
+      expect(yield* responses(upstream, 3)).toEqual(["429 retry-after 1", "429 retry-after 1", "429 retry-after 2"])
+
+      // The admitted requests of 0.3 s have left the window, but the 429s of 1.5 s still fill it.
+      yield* at(2.6)
+      expect(yield* responses(upstream, 1)).toEqual(["429 retry-after 1"])
+
+      yield* at(3.7)
+      expect(yield* responses(upstream, 1)).toEqual(["200"])
+      expect((yield* upstream.counters).recovered).toEqual({
+        received: 8,
+        succeeded: 4,
+        serverErrors: 0,
+        rateLimited: 4
+      })
     }).pipe(Effect.provide(NodeHttpClient.layerUndici))
   )
 
