@@ -11,6 +11,9 @@ const largestKeyed = (config: Config.Config) => formatCount(Math.max(...config.k
 
 const heapCounts = (config: Config.Config) => config.memoryCounts.map(formatCount).join(" and ")
 
+const redisCalls = (config: Config.Config) =>
+  formatCount(config.redis.timing.samples * config.redis.timing.callsPerSample)
+
 const { full, quick } = Config
 
 export const usage = `Usage: pnpm bench [--quick] [--only SUITE[,SUITE...]]
@@ -21,11 +24,13 @@ and Effect 4's breaker, and prints one table with the ratio of each row to its b
   --quick        runs a smaller configuration for a smoke check, in under a minute on 2 cores:
                  ${callsPerRow(quick)} calls per timed row instead of ${callsPerRow(full)}, keyed rows up to ${largestKeyed(quick)} keys
                  instead of ${largestKeyed(full)}, heap rows at ${heapCounts(quick)} keys instead of ${heapCounts(full)},
-                 idle windows of ${quick.idleMillis / 1000} s instead of ${full.idleMillis / 1000} s
+                 idle windows of ${quick.idleMillis / 1000} s instead of ${full.idleMillis / 1000} s,
+                 ${redisCalls(quick)} calls per Redis row instead of ${redisCalls(full)}
   --only SUITES  runs only the named suites, comma-separated: ${suiteNames.join(", ")}
   --help         prints this text
 
-Run it through pnpm, which starts Node with --expose-gc; the heap rows need global.gc.`
+Run it through pnpm, which starts Node with --expose-gc; the heap rows need global.gc. The redis suite starts
+redis-server (from PATH) on a free port of 127.0.0.1 and stops it when it ends.`
 
 export interface Flags {
   readonly quick: boolean

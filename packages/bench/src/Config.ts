@@ -15,9 +15,17 @@ export interface Timing {
   readonly rounds: number
 }
 
+/** The sampling of the Redis rows, which cost a network round trip per call and so get fewer calls than the others. */
+export interface RedisSizes {
+  readonly timing: Timing
+  /** Fibers of the concurrent rows; each sample splits its calls evenly between them. */
+  readonly fibers: number
+}
+
 export interface Config {
   readonly name: "full" | "quick" | "smoke"
   readonly timing: Timing
+  readonly redis: RedisSizes
   /** The samples of the HalfOpen rows, each made of `halfOpenCallers` concurrent calls. */
   readonly halfOpenSamples: number
   readonly halfOpenCallers: number
@@ -37,6 +45,7 @@ export interface Config {
 export const full: Config = {
   name: "full",
   timing: { samples: 100, warmupSamples: 10, callsPerSample: 10_000, rounds: 10 },
+  redis: { timing: { samples: 20, warmupSamples: 2, callsPerSample: 2_000, rounds: 4 }, fibers: 8 },
   halfOpenSamples: 100,
   halfOpenCallers: 1_000,
   keyedCounts: [1, 1_000, 100_000],
@@ -50,6 +59,7 @@ export const full: Config = {
 export const quick: Config = {
   name: "quick",
   timing: { samples: 20, warmupSamples: 5, callsPerSample: 2_000, rounds: 4 },
+  redis: { timing: { samples: 10, warmupSamples: 1, callsPerSample: 500, rounds: 2 }, fibers: 8 },
   halfOpenSamples: 20,
   halfOpenCallers: 1_000,
   keyedCounts: [1, 1_000, 10_000],
@@ -66,6 +76,7 @@ export const quick: Config = {
 export const smoke: Config = {
   name: "smoke",
   timing: { samples: 3, warmupSamples: 1, callsPerSample: 50, rounds: 1 },
+  redis: { timing: { samples: 2, warmupSamples: 1, callsPerSample: 16, rounds: 1 }, fibers: 4 },
   halfOpenSamples: 3,
   halfOpenCallers: 20,
   keyedCounts: [1, 10],
@@ -92,6 +103,11 @@ export const describe = (config: Config): string => {
     `Keyed rows: ${config.keyedCounts.map(formatCount).join(", ")} keys. Heap rows: ` +
       `${config.memoryCounts.map(formatCount).join(" and ")} keys for the Effect breakers, ` +
       `${formatCount(config.libraryBreakerCount)} breakers for cockatiel and opossum.`,
-    `Idle CPU: ${config.idleMillis / 1000} s windows.`
+    `Idle CPU: ${config.idleMillis / 1000} s windows.`,
+    `Redis rows: median of ${config.redis.timing.samples} samples of ` +
+      `${formatCount(config.redis.timing.callsPerSample)} calls each, sequential or split between ` +
+      `${config.redis.fibers} fibers, after ${config.redis.timing.warmupSamples} warm-up ` +
+      `${config.redis.timing.warmupSamples === 1 ? "sample" : "samples"}; round trips ` +
+      `counted over ${formatCount(config.redis.timing.callsPerSample)} more calls of each kind.`
   ].join("\n")
 }

@@ -59,7 +59,10 @@ export const read = (): Environment => ({
   cores: os.availableParallelism(),
   cpuModel: cpuModel(),
   nodeVersion: process.version,
-  versions: ["effect", "effect4", "cockatiel", "opossum", "tinybench"].map((name) => [name, installedVersion(name)]),
+  versions: ["effect", "effect4", "cockatiel", "opossum", "tinybench", "ioredis"].map((name) => [
+    name,
+    installedVersion(name)
+  ]),
   breakerRevision: breakerRevision()
 })
 

@@ -2,7 +2,7 @@
  * The results of a bench run and the text table they print as.
  */
 
-export type Unit = "ns/call" | "bytes/key" | "% of a core"
+export type Unit = "ns/call" | "bytes/key" | "% of a core" | "calls/s" | "round trips/call"
 
 /** One measured figure. */
 export interface Row {
@@ -36,6 +36,8 @@ export const indexRows = (sections: ReadonlyArray<Section>): ReadonlyMap<string,
 
 const formatValue = (row: Row): string => {
   if (row.unit === "% of a core") return `${row.value.toFixed(row.value < 10 ? 2 : 1)} %`
+  if (row.unit === "calls/s") return `${Math.round(row.value).toLocaleString("en-US")} /s`
+  if (row.unit === "round trips/call") return `${row.value.toFixed(2)} RT`
   const digits = row.value < 10 ? 1 : 0
   return `${row.value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })} ${
     row.unit === "ns/call" ? "ns" : "B/key"

@@ -41,3 +41,11 @@ export const keyedIdle = (keys: number) => `idle.effect3.keyed.${keys}`
 export const effect4Idle = (keys: number) => `idle.effect4.${keys}`
 export const cockatielIdle = (breakers: number) => `idle.cockatiel.${breakers}`
 export const opossumIdle = (breakers: number) => `idle.opossum.${breakers}`
+
+export const memoryStoreSequential = "store.memory.sequential"
+export const redisStoreSequential = "store.redis.sequential"
+export const memoryStoreConcurrent = "store.memory.concurrent"
+export const redisStoreConcurrent = "store.redis.concurrent"
+export const memoryStoreRoundTrips = "store.memory.roundTrips"
+export const redisStoreRoundTripsSequential = "store.redis.roundTrips.sequential"
+export const redisStoreRoundTripsConcurrent = "store.redis.roundTrips.concurrent"

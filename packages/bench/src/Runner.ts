@@ -44,7 +44,7 @@ export const runBench = async (options: Options): Promise<Result> => {
     keyed: async () => [await Keyed.run(config)],
     parts: async () => [await Parts.run(config)],
     memory: () => Memory.run({ config, gc, progress: (message) => progress(`memory: ${message}`) }),
-    redis: async () => [await Redis.run()]
+    redis: async () => [await Redis.run(config)]
   }
 
   for (const name of suiteNames) {
