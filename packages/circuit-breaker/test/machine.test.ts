@@ -160,7 +160,8 @@ describe("machine", () => {
           if (i > 0) expect(transition.from).toBe(transitions[i - 1]!.to)
         }
       }),
-      { numRuns: 500 }
+      // A fixed seed keeps the coverage check below deterministic.
+      { numRuns: 500, seed: 20_261_204 }
     )
 
     // The generated sequences must reach every automatic edge, or the invariants above were never tested on it.
