@@ -22,7 +22,8 @@ import * as Either from "effect/Either"
  *   scenarioFile: undefined,
  *   timeScale: 200,
  *   upstream: "generic",
- *   policy: undefined
+ *   policy: undefined,
+ *   processes: undefined
  * }
  * ```
  *
@@ -40,6 +41,11 @@ export interface Flags {
   readonly upstream: UpstreamName
   /** The breaker run's trip policy, from `--policy`; the replay's default when left out. */
   readonly policy: PolicyName | undefined
+  /**
+   * The number of processes from `--processes`: when given, the command compares a fleet of that many processes with
+   * unshared breakers against the same fleet sharing one breaker through Redis, instead of running the replay.
+   */
+  readonly processes: number | undefined
 }
 
 /**
@@ -101,7 +107,24 @@ export class UsageError extends Data.TaggedError("UsageError")<{
  */
 export const maxTimeScale = 1000
 
-const optionList = "--json, --scenario FILE, --time-scale N, --upstream NAME, --policy NAME, --help"
+/**
+ * The fewest processes `--processes` accepts.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const minProcesses = 1
+
+/**
+ * The most processes `--processes` accepts. Each is a Node process with its own HTTP stack, and more than this many
+ * starve each other of CPU on a small machine, which would distort the compressed replay.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const maxProcesses = 16
+
+const optionList = "--json, --scenario FILE, --time-scale N, --upstream NAME, --policy NAME, --processes N, --help"
 
 /**
  * Renders the text `--help` prints, with the built-in scenario's time scale and replay length.
@@ -120,6 +143,7 @@ export const renderHelp = (defaults: {
   readonly timeScale: number
   readonly replayWallSeconds: number
 }): string => `Usage: pnpm outage [--json] [--scenario FILE] [--time-scale N] [--upstream NAME] [--policy NAME]
+                    [--processes N]
 
 Replays an LLM API's partial outage over loopback HTTP twice: six workers with an aggressive retry,
 first without a circuit breaker, then with one, and prints the two runs side by side.
@@ -136,6 +160,11 @@ Options:
   --policy NAME       The trip policy of the breaker run:
                       failure-rate (default): 50% failures among the calls of the last 30 s, at least 10 calls;
                       consecutive: the scenario's breaker.failureThreshold failures in a row (5 built in).
+  --processes N       Instead of the replay, run the workers in N child processes (an integer from ${minProcesses} to ${maxProcesses})
+                      against one upstream: once with a breaker in each process, once with one breaker
+                      shared through a redis-server that the command starts on 127.0.0.1, and once as a
+                      single process for reference. The scenario's workers are split over the processes.
+                      Default scenario in this mode: the short one, about 20 wall seconds in all.
   -h, --help          Print this help and exit.
 
 While the replay runs, a progress line is written to stderr when stderr is a terminal.
@@ -145,8 +174,20 @@ const valueDescriptions = {
   "--scenario": "the path of a scenario JSON file",
   "--time-scale": `a number above 0 and at most ${maxTimeScale}`,
   "--upstream": `one of ${upstreamNames.join(", ")}`,
-  "--policy": `one of ${policyNames.join(", ")}`
+  "--policy": `one of ${policyNames.join(", ")}`,
+  "--processes": `an integer from ${minProcesses} to ${maxProcesses}`
 } as const
+
+const parseProcesses = (raw: string): Either.Either<number, UsageError> => {
+  const value = /^\s*\d+\s*$/.test(raw) ? Number(raw) : Number.NaN
+  return Number.isSafeInteger(value) && value >= minProcesses && value <= maxProcesses
+    ? Either.right(value)
+    : Either.left(
+        new UsageError({
+          message: `Invalid value for --processes: "${raw}"; expected an integer from ${minProcesses} to ${maxProcesses}`
+        })
+      )
+}
 
 const parseTimeScale = (raw: string): Either.Either<number, UsageError> => {
   const value = raw.trim() === "" ? Number.NaN : Number(raw)
@@ -191,6 +232,7 @@ export const parseFlags = (args: ReadonlyArray<string>): Either.Either<Flags, Us
   let timeScale: number | undefined
   let upstream: UpstreamName = "generic"
   let policy: PolicyName | undefined
+  let processes: number | undefined
   const seen = new Set<string>()
   const fail = (message: string) => Either.left(new UsageError({ message }))
 
@@ -225,7 +267,8 @@ export const parseFlags = (args: ReadonlyArray<string>): Either.Either<Flags, Us
       case "--scenario":
       case "--time-scale":
       case "--upstream":
-      case "--policy": {
+      case "--policy":
+      case "--processes": {
         let value = inlineValue
         if (value === undefined) {
           const next = args[index + 1]
@@ -268,6 +311,14 @@ export const parseFlags = (args: ReadonlyArray<string>): Either.Either<Flags, Us
             policy = parsed.right
             break
           }
+          case "--processes": {
+            const parsed = parseProcesses(value)
+            if (Either.isLeft(parsed)) {
+              return Either.left(parsed.left)
+            }
+            processes = parsed.right
+            break
+          }
         }
         break
       }
@@ -276,5 +327,5 @@ export const parseFlags = (args: ReadonlyArray<string>): Either.Either<Flags, Us
     }
   }
 
-  return Either.right({ help, json, scenarioFile, timeScale, upstream, policy })
+  return Either.right({ help, json, scenarioFile, timeScale, upstream, policy, processes })
 }

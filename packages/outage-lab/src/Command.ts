@@ -13,6 +13,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import type * as Cli from "./Cli.js"
 import { renderHelp } from "./Cli.js"
+import * as Fleet from "./Fleet.js"
 import * as Replay from "./Replay.js"
 import * as Report from "./Report.js"
 import * as Scenario from "./Scenario.js"
@@ -103,13 +104,28 @@ export const run = (
       return 0
     }
 
+    const progress = environment.progress
+
+    if (flags.processes !== undefined) {
+      const scenario = yield* Scenario.load(flags.scenarioFile ?? Fleet.defaultScenarioFile, environment.cwd)
+      const comparison = yield* Fleet.run({
+        scenario,
+        timeScale: flags.timeScale ?? scenario.timeScale,
+        processes: flags.processes,
+        api: flags.upstream,
+        policy: flags.policy,
+        onRunStart: progress
+      }).pipe(Effect.ensuring(progress === undefined ? Effect.void : progress(undefined)))
+      yield* Console.log(flags.json ? JSON.stringify(Fleet.toJson(comparison), null, 2) : Fleet.renderTable(comparison))
+      return 0
+    }
+
     const scenario =
       flags.scenarioFile === undefined
         ? Scenario.defaultScenario
         : yield* Scenario.load(flags.scenarioFile, environment.cwd)
     const timeScale = flags.timeScale ?? scenario.timeScale
 
-    const progress = environment.progress
     const comparison = yield* Replay.run({
       scenario,
       timeScale,
@@ -123,6 +139,7 @@ export const run = (
   }).pipe(
     Effect.catchTags({
       ScenarioError: (error) => Effect.as(Console.error(`outage: ${error.message}`), 2),
+      FleetError: (error) => Effect.as(Console.error(`outage: a fleet process failed: ${error.message}`), 1),
       ServeError: (error) =>
         Effect.as(Console.error(`outage: the loopback upstream could not start: ${error.message}`), 1)
     })

@@ -252,6 +252,11 @@ export interface RunOptions {
   readonly caller: Caller
   /** Called about four times a wall second while the run lasts. */
   readonly onProgress?: ((progress: Progress) => Effect.Effect<void>) | undefined
+  /**
+   * An upstream that is already running, for a run that shares it with workers in other processes; a fresh one
+   * following the scenario when left out. The run then neither starts nor stops it, and reports its `counters`.
+   */
+  readonly upstream?: Upstream.Upstream | undefined
 }
 
 /**
@@ -377,7 +382,7 @@ export const run = (options: RunOptions): Effect.Effect<RunResult, ServeError, H
       const recoveredAt = phases.healthySeconds + phases.degradedSeconds
       const totalSeconds = recoveredAt + phases.recoveredSeconds
 
-      const upstream = yield* Upstream.make({ ...scenario, timeScale, api: options.api })
+      const upstream = options.upstream ?? (yield* Upstream.make({ ...scenario, timeScale, api: options.api }))
       const scenarioClock = ScenarioClock.make(yield* Effect.clock, { timeScale, origin: upstream.startedAt })
       const onScenarioClock = Effect.withClock(scenarioClock)
       const call = yield* onScenarioClock(options.caller(upstream))

@@ -7,6 +7,10 @@ export * as Cli from "./Cli.js"
  */
 export * as Command from "./Command.js"
 /**
+ * @since 0.3.0
+ */
+export * as Fleet from "./Fleet.js"
+/**
  * @since 0.1.0
  */
 export * as Replay from "./Replay.js"

@@ -52,7 +52,8 @@ describe("Cli.parseFlags", () => {
     scenarioFile: undefined,
     timeScale: undefined,
     upstream: "generic",
-    policy: undefined
+    policy: undefined,
+    processes: undefined
   }
 
   it("no flags means defaults", () => {
@@ -80,7 +81,7 @@ describe("Cli.parseFlags", () => {
   it.each([
     [
       ["--fast"],
-      'Unknown option "--fast"; allowed: --json, --scenario FILE, --time-scale N, --upstream NAME, --policy NAME, --help'
+      'Unknown option "--fast"; allowed: --json, --scenario FILE, --time-scale N, --upstream NAME, --policy NAME, --processes N, --help'
     ],
     [["extra"], 'Unexpected argument "extra"'],
     [["--json", "--json"], "Option --json was given more than once"],
