@@ -51,6 +51,13 @@ export interface Flags {
 /**
  * The values of `--upstream`, in the order the help lists them.
  *
+ * @example
+ * ```ts
+ * import { Cli } from "@effect-resilience/outage-lab"
+ *
+ * const example = Cli.upstreamNames
+ * ```
+ *
  * @since 0.2.0
  * @category constants
  */
@@ -60,6 +67,13 @@ export const upstreamNames = ["generic", "anthropic"] as const
  * A value of `--upstream`: `generic` for plain JSON over `HttpClient`, `anthropic` for the Messages API called
  * through `AnthropicClient`.
  *
+ * @example
+ * ```ts
+ * import type { Cli } from "@effect-resilience/outage-lab"
+ *
+ * type Example = Cli.UpstreamName
+ * ```
+ *
  * @since 0.2.0
  * @category models
  */
@@ -68,6 +82,13 @@ export type UpstreamName = (typeof upstreamNames)[number]
 /**
  * The values of `--policy`, in the order the help lists them.
  *
+ * @example
+ * ```ts
+ * import { Cli } from "@effect-resilience/outage-lab"
+ *
+ * const example = Cli.policyNames
+ * ```
+ *
  * @since 0.2.0
  * @category constants
  */
@@ -75,6 +96,13 @@ export const policyNames = ["consecutive", "failure-rate"] as const
 
 /**
  * A value of `--policy`: the trip policy of the breaker run.
+ *
+ * @example
+ * ```ts
+ * import type { Cli } from "@effect-resilience/outage-lab"
+ *
+ * type Example = Cli.PolicyName
+ * ```
  *
  * @since 0.2.0
  * @category models
@@ -102,6 +130,13 @@ export class UsageError extends Data.TaggedError("UsageError")<{
  * The largest `--time-scale` accepted. Above it most scenario latencies fall below the millisecond that Node's timers
  * can resolve.
  *
+ * @example
+ * ```ts
+ * import { Cli } from "@effect-resilience/outage-lab"
+ *
+ * const example = Cli.maxTimeScale
+ * ```
+ *
  * @since 0.1.0
  * @category constants
  */
@@ -109,6 +144,13 @@ export const maxTimeScale = 1000
 
 /**
  * The fewest processes `--processes` accepts.
+ *
+ * @example
+ * ```ts
+ * import { Cli } from "@effect-resilience/outage-lab"
+ *
+ * const example = Cli.minProcesses
+ * ```
  *
  * @since 0.3.0
  * @category constants
@@ -118,6 +160,13 @@ export const minProcesses = 1
 /**
  * The most processes `--processes` accepts. Each is a Node process with its own HTTP stack, and more than this many
  * starve each other of CPU on a small machine, which would distort the compressed replay.
+ *
+ * @example
+ * ```ts
+ * import { Cli } from "@effect-resilience/outage-lab"
+ *
+ * const example = Cli.maxProcesses
+ * ```
  *
  * @since 0.3.0
  * @category constants

@@ -95,6 +95,13 @@ export const fleetScenario = (scenario: Scenario.Scenario): Scenario.Scenario =>
 /**
  * What the parent sends a child process on its command line.
  *
+ * @example
+ * ```ts
+ * import type { Fleet } from "@effect-resilience/outage-lab"
+ *
+ * type Example = Fleet.ProcessConfig
+ * ```
+ *
  * @since 0.3.0
  * @category protocol
  */
@@ -112,6 +119,13 @@ export interface ProcessConfig {
 /**
  * What the parent sends a child process on stdin once every process is ready: where the upstream listens and the
  * `Clock` time at which its scenario time began.
+ *
+ * @example
+ * ```ts
+ * import type { Fleet } from "@effect-resilience/outage-lab"
+ *
+ * type Example = Fleet.StartSignal
+ * ```
  *
  * @since 0.3.0
  * @category protocol
@@ -148,6 +162,13 @@ export interface ProcessResult {
 /**
  * The line a child process prints once it has loaded and connected, before it waits for the start signal.
  *
+ * @example
+ * ```ts
+ * import { Fleet } from "@effect-resilience/outage-lab"
+ *
+ * const example = Fleet.readyLine
+ * ```
+ *
  * @since 0.3.0
  * @category protocol
  */
@@ -155,6 +176,13 @@ export const readyLine = "ready"
 
 /**
  * The figures of one fleet run.
+ *
+ * @example
+ * ```ts
+ * import type { Fleet } from "@effect-resilience/outage-lab"
+ *
+ * type Example = Fleet.FleetRun
+ * ```
  *
  * @since 0.3.0
  * @category models
@@ -176,6 +204,13 @@ export interface FleetRun {
 /**
  * The fleet comparison.
  *
+ * @example
+ * ```ts
+ * import type { Fleet } from "@effect-resilience/outage-lab"
+ *
+ * type Example = Fleet.Comparison
+ * ```
+ *
  * @since 0.3.0
  * @category models
  */
@@ -196,6 +231,13 @@ export interface Comparison {
 /**
  * A child process that failed to start, to report or to finish.
  *
+ * @example
+ * ```ts
+ * import { Fleet } from "@effect-resilience/outage-lab"
+ *
+ * const isFleetError = (u: unknown): u is Fleet.FleetError => u instanceof Fleet.FleetError
+ * ```
+ *
  * @since 0.3.0
  * @category errors
  */
@@ -205,6 +247,13 @@ export class FleetError extends Data.TaggedError("FleetError")<{
 
 /**
  * The options of {@link run}.
+ *
+ * @example
+ * ```ts
+ * import type { Fleet } from "@effect-resilience/outage-lab"
+ *
+ * type Example = Fleet.Options
+ * ```
  *
  * @since 0.3.0
  * @category models
@@ -289,6 +338,13 @@ const expectLine = (child: Child, limit: Duration.Duration, what: string) =>
 /**
  * Runs one fleet: `processes` child processes against one fresh upstream, with a breaker in each process or with the
  * circuit in the Redis at `redisUrl`.
+ *
+ * @example
+ * ```ts
+ * import { Fleet } from "@effect-resilience/outage-lab"
+ *
+ * const example = Fleet.runFleet
+ * ```
  *
  * @since 0.3.0
  * @category running
@@ -440,6 +496,18 @@ const formatCount = (value: number): string => value.toLocaleString("en-US")
 /**
  * Renders the comparison as a table with a heading.
  *
+ * @example
+ * ```ts
+ * import { Fleet, Scenario } from "@effect-resilience/outage-lab"
+ * import { Effect } from "effect"
+ *
+ * // Runs the fleet comparison on a loaded scenario and prints the table.
+ * const printComparison = (scenario: Scenario.Scenario) =>
+ *   Effect.map(Fleet.run({ scenario, timeScale: scenario.timeScale, processes: 3 }), (comparison) =>
+ *     console.log(Fleet.renderTable(comparison))
+ *   )
+ * ```
+ *
  * @since 0.3.0
  * @category rendering
  */
@@ -488,6 +556,13 @@ export const renderTable = (comparison: Comparison): string => {
 /**
  * The comparison as a plain object for `--json`.
  *
+ * @example
+ * ```ts
+ * import { Fleet } from "@effect-resilience/outage-lab"
+ *
+ * const serialise = (comparison: Fleet.Comparison) => JSON.stringify(Fleet.toJson(comparison), null, 2)
+ * ```
+ *
  * @since 0.3.0
  * @category rendering
  */
@@ -499,6 +574,13 @@ export const toJson = (comparison: Comparison) => ({
 /**
  * The scenario of `--processes` when no `--scenario` is given: the short outage, which the three runs replay in well
  * under a minute.
+ *
+ * @example
+ * ```ts
+ * import { Fleet } from "@effect-resilience/outage-lab"
+ *
+ * const example = Fleet.defaultScenarioFile
+ * ```
  *
  * @since 0.3.0
  * @category scenarios

@@ -71,6 +71,13 @@ export interface Options {
  * The trip policy of the breaker run when none is chosen: the failure rate that the docs recommend for partial
  * outages.
  *
+ * @example
+ * ```ts
+ * import { Replay } from "@effect-resilience/outage-lab"
+ *
+ * const example = Replay.defaultPolicy
+ * ```
+ *
  * @since 0.2.0
  * @category policies
  */
@@ -176,6 +183,13 @@ export const breakerCaller: MakeCaller = ({ api, breaker }) =>
 /**
  * The label of the run without a breaker.
  *
+ * @example
+ * ```ts
+ * import { Replay } from "@effect-resilience/outage-lab"
+ *
+ * const example = Replay.baselineLabel
+ * ```
+ *
  * @since 0.1.0
  * @category constants
  */
@@ -183,6 +197,13 @@ export const baselineLabel = "without breaker"
 
 /**
  * The label of the run with a breaker.
+ *
+ * @example
+ * ```ts
+ * import { Replay } from "@effect-resilience/outage-lab"
+ *
+ * const example = Replay.breakerLabel
+ * ```
  *
  * @since 0.1.0
  * @category constants

@@ -58,6 +58,13 @@ export const Phases = Schema.Struct({
 }).annotations(objectMessage)
 
 /**
+ * @example
+ * ```ts
+ * import type { Scenario } from "@effect-resilience/outage-lab"
+ *
+ * type Example = Scenario.Phases
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -85,6 +92,13 @@ export const Capacity = Schema.Struct({
 }).annotations(objectMessage)
 
 /**
+ * @example
+ * ```ts
+ * import type { Scenario } from "@effect-resilience/outage-lab"
+ *
+ * type Example = Scenario.Capacity
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -125,6 +139,13 @@ export const UpstreamBehaviour = Schema.Struct({
 }).annotations(objectMessage)
 
 /**
+ * @example
+ * ```ts
+ * import type { Scenario } from "@effect-resilience/outage-lab"
+ *
+ * type Example = Scenario.UpstreamBehaviour
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -167,6 +188,13 @@ export const Workers = Schema.Struct({
 }).annotations(objectMessage)
 
 /**
+ * @example
+ * ```ts
+ * import type { Scenario } from "@effect-resilience/outage-lab"
+ *
+ * type Example = Scenario.Workers
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -194,6 +222,13 @@ export const Breaker = Schema.Struct({
 }).annotations(objectMessage)
 
 /**
+ * @example
+ * ```ts
+ * import type { Scenario } from "@effect-resilience/outage-lab"
+ *
+ * type Example = Scenario.Breaker
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -243,6 +278,13 @@ export const Scenario = ScenarioFields.pipe(
 )
 
 /**
+ * @example
+ * ```ts
+ * import type { Scenario } from "@effect-resilience/outage-lab"
+ *
+ * type Example = Scenario.Scenario
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
