@@ -161,7 +161,7 @@ export interface Options {
    */
   readonly failureThreshold?: number | undefined
   /**
-   * What opens the breaker while it is Closed: one trip policy, or several of which any one opens it. See
+   * The trip policy that opens a Closed breaker: one policy, or several of which any one opens it. See
    * {@link consecutiveFailures}, {@link failureRate} and {@link slowCallRate}.
    */
   readonly policy?: TripPolicy | ReadonlyArray<TripPolicy> | undefined
@@ -201,7 +201,7 @@ export interface Options {
 }
 
 /**
- * What opens a Closed breaker. Plain data: build it with {@link consecutiveFailures}, {@link failureRate} or
+ * A rule that opens a Closed breaker, as plain data. Build it with {@link consecutiveFailures}, {@link failureRate} or
  * {@link slowCallRate}.
  *
  * @example
@@ -658,7 +658,7 @@ export class CircuitBreakerOpen extends Data.TaggedError("CircuitBreakerOpen")<{
   readonly key?: string
   /**
    * `"Open"` while the cooldown runs, `"HalfOpen"` while another call runs as the trial, `"Isolated"` while an
-   * operator holds the breaker open.
+   * operator keeps the breaker open.
    */
   readonly state: "Open" | "HalfOpen" | "Isolated"
   /** The remaining cooldown; zero while a HalfOpen trial runs, infinite while isolated. */

@@ -9,7 +9,7 @@ import type * as Api from "../CircuitBreaker.js"
 import type * as Machine from "./machine.js"
 
 /**
- * Metric names, shared by every breaker in the process and told apart by the `circuit_breaker` label.
+ * Metric names, shared by every breaker in the process and distinguished by the `circuit_breaker` label.
  *
  * @internal
  */
