@@ -448,7 +448,9 @@ export const load = (
               ? "file not found"
               : error.reason === "PermissionDenied"
                 ? "permission denied"
-                : (error.description ?? error.reason)
+                : /EISDIR/.test(error.description ?? "")
+                  ? "it is a directory; give the path of a scenario JSON file"
+                  : (error.description ?? error.reason)
         return new ScenarioError({ message: `Cannot read scenario file ${absolute}: ${reason}` })
       })
     )
