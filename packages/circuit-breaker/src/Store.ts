@@ -1,5 +1,5 @@
 /**
- * Where breakers keep the state of their circuits.
+ * The stores in which breakers keep the state of their circuits.
  *
  * A store applies one {@link Operation} at a time to one circuit, atomically, with the rules of the breaker's state
  * machine. The in-memory store, the default, keeps each breaker's state in a `Ref` of this process. Another store (for
@@ -131,7 +131,7 @@ export interface CircuitStore {
 }
 
 /**
- * What a store needs to know about the breaker it serves.
+ * The facts about a breaker that its store needs.
  *
  * @example
  * ```ts

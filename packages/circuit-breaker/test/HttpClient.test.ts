@@ -8,8 +8,8 @@ import { Cause, DateTime, Duration, Effect, Exit, Fiber, Layer, Option, TestCloc
 import * as HttpCircuitBreakerInternal from "../src/internal/httpClient.js"
 
 /**
- * A loopback upstream that answers `/status/CODE` with that status, sets `Retry-After` from the `retryAfter` query
- * parameter, and never answers `/hang`.
+ * A loopback upstream that responds to `/status/CODE` with that status, sets `Retry-After` from the `retryAfter` query
+ * parameter, and never responds to `/hang`.
  */
 const upstream = Loopback.serve((request) =>
   Effect.gen(function* () {
@@ -163,7 +163,7 @@ describe("HTTP classification", () => {
 
         yield* Effect.flip(failing.get(`${server.url}/status/200`))
 
-        // The 503 counted once; the failure to read a body says nothing about the upstream.
+        // The 503 counted once; the failure to read a body tells nothing about the upstream.
         expect(yield* failuresOf(breakers, server.url)).toBe(1)
       }).pipe(Effect.provide(clientLayer))
     )

@@ -37,9 +37,9 @@ export interface Server {
   readonly port: number
   /** Stops the server and waits until its process has exited; the port stays reserved for {@link Server.restart}. */
   readonly stop: Effect.Effect<void>
-  /** Starts a new, empty server on the same port and waits until it answers `PING`. */
+  /** Starts a new, empty server on the same port and waits until it responds to `PING`. */
   readonly restart: Effect.Effect<void>
-  /** Freezes the server with `SIGSTOP`: it keeps its connections open but answers nothing until {@link Server.resume}. */
+  /** Freezes the server with `SIGSTOP`: it keeps its connections open but responds to nothing until {@link Server.resume}. */
   readonly pause: Effect.Effect<void>
   /** Lets a paused server run again with `SIGCONT`. */
   readonly resume: Effect.Effect<void>
@@ -47,7 +47,7 @@ export interface Server {
   readonly running: Effect.Effect<boolean>
 }
 
-/** How long a new server may take to answer its first `PING`, in milliseconds. */
+/** How long a new server may take to respond to its first `PING`, in milliseconds. */
 const startupLimitMillis = 10_000
 
 const realSleep = (millis: number) =>
@@ -109,7 +109,7 @@ const waitForExit = (child: ChildProcess): Effect.Effect<void> =>
   })
 
 /**
- * Starts `redis-server` (from `PATH`) on a free port of 127.0.0.1 and waits until it answers `PING`. Closing the
+ * Starts `redis-server` (from `PATH`) on a free port of 127.0.0.1 and waits until it responds to `PING`. Closing the
  * scope stops it.
  *
  * @example

@@ -143,7 +143,7 @@ export class UsageError extends Data.TaggedError("UsageError")<{
 export const maxTimeScale = 1000
 
 /**
- * The fewest processes `--processes` accepts.
+ * The minimum value `--processes` accepts.
  *
  * @example
  * ```ts
@@ -158,7 +158,7 @@ export const maxTimeScale = 1000
 export const minProcesses = 1
 
 /**
- * The most processes `--processes` accepts. Each is a Node process with its own HTTP stack, and more than this many
+ * The maximum value `--processes` accepts. Each is a Node process with its own HTTP stack, and more than this many
  * starve each other of CPU on a small machine, which would distort the compressed replay.
  *
  * @example

@@ -93,7 +93,7 @@ export const fleetScenario = (scenario: Scenario.Scenario): Scenario.Scenario =>
 })
 
 /**
- * What the parent sends a child process on its command line.
+ * The configuration the parent passes to a child process on its command line.
  *
  * @example
  * ```ts
@@ -112,12 +112,12 @@ export interface ProcessConfig {
   readonly timeScale: number
   readonly api: Upstream.Api
   readonly policy: Cli.PolicyName
-  /** The Redis that holds the shared circuit; `null` for a breaker in the process's memory. */
+  /** The Redis that contains the shared circuit; `null` for a breaker in the process's memory. */
   readonly redis: { readonly url: string; readonly prefix: string } | null
 }
 
 /**
- * What the parent sends a child process on stdin once every process is ready: where the upstream listens and the
+ * The start signal the parent writes to a child process's stdin once every process is ready: where the upstream listens and the
  * `Clock` time at which its scenario time began.
  *
  * @example
@@ -136,7 +136,7 @@ export interface StartSignal {
 }
 
 /**
- * What a child process prints as its last line on stdout.
+ * The result a child process prints as its last line on stdout.
  *
  * @example
  * ```ts

@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -6,32 +5,12 @@ import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import { Cli, Scenario } from "../src/index.js"
+import { type Completed, spawnCommand } from "./spawn.js"
 
 const packageDir = fileURLToPath(new URL("..", import.meta.url))
 const repositoryDir = join(packageDir, "..", "..")
 const tsx = join(repositoryDir, "node_modules", ".bin", "tsx")
 const workDir = mkdtempSync(join(tmpdir(), "outage-lab-cli-"))
-
-interface Completed {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-const spawnCommand = (command: string, args: ReadonlyArray<string>, cwd: string) =>
-  Effect.async<Completed>((resume) => {
-    const child = spawn(command, args, { cwd, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk
-    })
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk
-    })
-    child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
-    return Effect.sync(() => child.kill())
-  })
 
 // The command `pnpm outage` runs, started from a scratch directory so that relative paths resolve there.
 const runBin = (...args: ReadonlyArray<string>) =>

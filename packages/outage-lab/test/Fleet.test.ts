@@ -1,26 +1,13 @@
-import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import { Cli, Fleet, Scenario } from "../src/index.js"
+import { spawnCommand } from "./spawn.js"
 
 const packageDir = fileURLToPath(new URL("..", import.meta.url))
 const tsx = fileURLToPath(new URL("../../../node_modules/.bin/tsx", import.meta.url))
 
-const runBin = (...args: ReadonlyArray<string>) =>
-  Effect.async<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resume) => {
-    const child = spawn(tsx, ["src/bin.ts", ...args], { cwd: packageDir, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk
-    })
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk
-    })
-    child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
-    return Effect.sync(() => child.kill())
-  })
+const runBin = (...args: ReadonlyArray<string>) => spawnCommand(tsx, ["src/bin.ts", ...args], packageDir)
 
 const processesOf = (args: ReadonlyArray<string>) => Either.map(Cli.parseFlags(args), (flags) => flags.processes)
 

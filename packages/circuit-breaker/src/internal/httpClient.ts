@@ -252,7 +252,7 @@ const makeClassifier =
     if (options.classify === undefined) {
       ;[outcome, response] = classifyExit(typed, options.rateLimits)
     } else if (isOwnTimeout(typed)) {
-      // The breaker's own timeout always counts, whatever a custom classification says.
+      // The breaker's own timeout always counts as a failure, whatever a custom classification returns.
       return Circuit.failure
     } else {
       try {

@@ -15,7 +15,7 @@ export type StateTag = "Closed" | "Open" | "HalfOpen" | "Isolated" | "Disabled"
 export type MachineState = Closed | Open | HalfOpen | Isolated | Disabled
 
 /**
- * What the cooldown backoff remembers across states: how many times the breaker opened in the current run of
+ * The cooldown backoff's memory across states: how many times the breaker opened in the current run of
  * openings, and when and for how long it was last open. One period of being open runs from a Closed→Open transition
  * to the next close, across any reopenings from HalfOpen in between.
  */
@@ -106,7 +106,7 @@ export interface MachineTransition {
   readonly to: StateTag
   /** Epoch milliseconds of the event that caused the transition. */
   readonly at: number
-  /** Why the breaker changed state, in words for a log line. */
+  /** The cause of the change, in words for a log line. */
   readonly reason: string
 }
 
@@ -428,7 +428,7 @@ const isPristine = (state: MachineState, policy: Policy): boolean =>
   state.openings === 0
 
 /**
- * Applies an operator's command. `Isolate` holds the breaker open until a reset; `Disable` admits every call and
+ * Applies an operator's command. `Isolate` keeps the breaker open until a reset; `Disable` admits every call and
  * never opens until a reset; `Reset` closes the breaker and clears every count, the backoff included. Isolating an
  * isolated breaker or disabling a disabled one changes nothing.
  */
@@ -436,22 +436,15 @@ export const command = (state: MachineState, command: Command, now: number, poli
   const generation = state.generation + 1
   switch (command) {
     case "Isolate":
-      return state._tag === "Isolated"
-        ? step(state, undefined)
-        : step(
-            { _tag: "Isolated", generation, since: now },
-            undefined,
-            transition(state._tag, "Isolated", now, "isolated by an operator")
-          )
+    case "Disable": {
+      const target = command === "Isolate" ? "Isolated" : "Disabled"
+      if (state._tag === target) {
+        return step(state, undefined)
+      }
 
-    case "Disable":
-      return state._tag === "Disabled"
-        ? step(state, undefined)
-        : step(
-            { _tag: "Disabled", generation, since: now },
-            undefined,
-            transition(state._tag, "Disabled", now, "disabled by an operator")
-          )
+      const reason = command === "Isolate" ? "isolated by an operator" : "disabled by an operator"
+      return step({ _tag: target, generation, since: now }, undefined, transition(state._tag, target, now, reason))
+    }
 
     // A reset always starts a new generation, so that calls admitted before it never count after it. It publishes a
     // transition only when there was something to reset.

@@ -21,7 +21,7 @@ export interface Totals {
 
 /**
  * Flags of one recorded call in a count window's ring: bit 0 set for a failure, bit 1 set for a slow call, and 4 for
- * a slot that holds a call at all.
+ * a slot that contains a call at all.
  */
 const recorded = 4
 const failedBit = 1

@@ -113,7 +113,7 @@ export const operationArgs = (
 }
 
 /**
- * What one run of the script reports: the machine's step, the trial lease's expiry (infinite when no trial runs), and
+ * The result of one run of the script: the machine's step, the trial lease's expiry (infinite when no trial runs), and
  * a note: `"lapsed"` when an admission found the running trial's lease lapsed, `"renewed"` or `"stale"` for a renewal.
  *
  * @internal
