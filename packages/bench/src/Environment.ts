@@ -17,6 +17,8 @@ export interface Environment {
   /** Installed version of each compared package, by the name the bench imports it under. */
   readonly versions: ReadonlyArray<readonly [name: string, version: string]>
   readonly breakerRevision: string
+  /** The file the breaker's public module loads from: compiled JavaScript in dist/, or TypeScript compiled on load. */
+  readonly breakerCode: string
 }
 
 const cpuModel = (): string => {
@@ -55,6 +57,19 @@ const breakerRevision = (): string => {
   }
 }
 
+/**
+ * Says which code of the breaker runs. `pnpm bench` compiles it with tsc first and loads it from dist/, as a user of
+ * the published package would. Loaded from src/, tsx compiles it on the fly and wraps every named closure in a call
+ * that sets the function's name, which costs several hundred nanoseconds per protected call.
+ */
+const breakerCode = (): string => {
+  const url = import.meta.resolve("@effect-resilience/circuit-breaker/CircuitBreaker")
+  const path = fileURLToPath(url).slice(repositoryDir.length)
+  return path.endsWith(".js")
+    ? `${path}, compiled by tsc`
+    : `${path}, compiled on load by tsx; run through pnpm bench to measure the compiled code`
+}
+
 export const read = (): Environment => ({
   cores: os.availableParallelism(),
   cpuModel: cpuModel(),
@@ -63,12 +78,14 @@ export const read = (): Environment => ({
     name,
     installedVersion(name)
   ]),
-  breakerRevision: breakerRevision()
+  breakerRevision: breakerRevision(),
+  breakerCode: breakerCode()
 })
 
 export const render = (environment: Environment): string =>
   [
     `Machine: ${environment.cores} cores, ${environment.cpuModel}, Node ${environment.nodeVersion}`,
     `Packages: ${environment.versions.map(([name, version]) => `${name} ${version}`).join(", ")}`,
-    `Breaker source: ${environment.breakerRevision}`
+    `Breaker source: ${environment.breakerRevision}`,
+    `Breaker code: ${environment.breakerCode}`
   ].join("\n")

@@ -198,6 +198,12 @@ export interface Options {
   readonly isFailure?: ((error: unknown) => boolean) | undefined
   /** `"Disabled"` starts the breaker disabled: it records outcomes but never rejects. Default `"Enabled"`. */
   readonly mode?: "Enabled" | "Disabled" | undefined
+  /**
+   * Records how long each admitted call ran in the `circuit_breaker_call_duration_ms` histogram. Default `false`:
+   * timing a call reads the `Clock` twice, and a closed, succeeding call otherwise reads it never, unless a
+   * slow-call policy needs the duration.
+   */
+  readonly durationMetric?: boolean | undefined
 }
 
 /**

@@ -249,10 +249,10 @@ describe("metrics", () => {
     })
   )
 
-  it.scoped("call durations recorded", () =>
+  it.scoped("call durations recorded with durationMetric", () =>
     Effect.gen(function* () {
       const name = uniqueName("duration")
-      const breaker = yield* CircuitBreaker.make({ name, failureThreshold: 3, cooldown })
+      const breaker = yield* CircuitBreaker.make({ name, failureThreshold: 3, cooldown, durationMetric: true })
 
       const fiber = yield* Effect.fork(breaker.protect(Effect.sleep("250 millis")))
       yield* settle
@@ -265,6 +265,20 @@ describe("metrics", () => {
       }
       expect(state.count).toBe(1)
       expect(state.sum).toBe(250)
+    })
+  )
+
+  it.scoped("no durations recorded by default", () =>
+    Effect.gen(function* () {
+      const name = uniqueName("no-duration")
+      const breaker = yield* CircuitBreaker.make({ name, failureThreshold: 3, cooldown })
+
+      yield* breaker.protect(Effect.void)
+      yield* Effect.ignore(breaker.protect(Effect.fail("503")))
+
+      expect(yield* counterValue("circuit_breaker_calls_total", { circuit_breaker: name, outcome: "success" })).toBe(1)
+      expect(yield* counterValue("circuit_breaker_calls_total", { circuit_breaker: name, outcome: "failure" })).toBe(1)
+      expect(yield* metricValue("circuit_breaker_call_duration_ms", { circuit_breaker: name })).toBeUndefined()
     })
   )
 

@@ -12,6 +12,7 @@ import type * as Api from "../CircuitBreaker.js"
 import { CircuitBreakerOpen, CircuitBreakerTimeout } from "../CircuitBreaker.js"
 import type { CircuitStore } from "../Store.js"
 import type * as Machine from "./machine.js"
+import type { LocalStore } from "./memoryStore.js"
 import type { ResolvedOptions } from "./options.js"
 import type { CooldownScheduler } from "./scheduler.js"
 import * as Telemetry from "./telemetry.js"
@@ -49,6 +50,10 @@ export interface Shared {
   readonly scheduler: CooldownScheduler
   readonly telemetry: Telemetry.Telemetry
   readonly store: CircuitStore
+  /** The store again when it lives in this process and can admit without a trial slot; `undefined` otherwise. */
+  readonly local: LocalStore | undefined
+  /** Whether calls are timed: for the duration metric, or for a slow-call policy, which judges by the duration. */
+  readonly timesCalls: boolean
 }
 
 const windowTotals = (state: Machine.Closed, policy: Machine.Policy, now: number): Array<Api.WindowTotals> => {
@@ -190,18 +195,19 @@ export interface Verdict {
 }
 
 /**
- * Classifies the exit of a protected call.
+ * Classifies the exit of a protected call. A classifier that needs no effect returns the verdict itself, which spares
+ * the hot path a step.
  *
  * @internal
  */
-export type Classifier = (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<Verdict>
+export type Classifier = (exit: Exit.Exit<unknown, unknown>) => Verdict | Effect.Effect<Verdict>
 
 /** @internal */
-export const success: Effect.Effect<Verdict> = Effect.succeed({ outcome: "Success", minCooldownMillis: 0 })
+export const success: Verdict = { outcome: "Success", minCooldownMillis: 0 }
 /** @internal */
-export const failure: Effect.Effect<Verdict> = Effect.succeed({ outcome: "Failure", minCooldownMillis: 0 })
+export const failure: Verdict = { outcome: "Failure", minCooldownMillis: 0 }
 /** @internal */
-export const ignored: Effect.Effect<Verdict> = Effect.succeed({ outcome: "Ignored", minCooldownMillis: 0 })
+export const ignored: Verdict = { outcome: "Ignored", minCooldownMillis: 0 }
 
 /** @internal */
 export const isCircuitBreakerTimeout = (u: unknown): u is Api.CircuitBreakerTimeout =>
@@ -217,11 +223,11 @@ export const applyIsFailure = (
   name: string,
   isFailure: (error: unknown) => boolean,
   error: unknown
-): Effect.Effect<Verdict> => {
+): Verdict | Effect.Effect<Verdict> => {
   try {
     return isFailure(error) ? failure : ignored
   } catch (thrown) {
-    return Effect.zipRight(logClassifierThrow(name, "isFailure", thrown), failure)
+    return Effect.as(logClassifierThrow(name, "isFailure", thrown), failure)
   }
 }
 
@@ -282,28 +288,48 @@ const reject = (
         retryAfter: Duration.millis(admission.retryAfterMillis)
       })
   )
-  return Effect.zipRight(Telemetry.recordRejection(shared.telemetry, circuit.key, rejection), Effect.fail(rejection))
+  return Effect.withFiberRuntime((fiber) => {
+    Telemetry.recordRejection(shared.telemetry, circuit.key, rejection, fiber, shared.clock)
+    return Exit.fail(rejection)
+  })
 }
 
-const record = (
+/**
+ * Records a finished call and then ends with its own exit, so that one `Exit` serves the classifier and the caller.
+ */
+const record = <A, E>(
   shared: Shared,
   circuit: Circuit,
   generation: number,
   startedAt: number,
-  exit: Exit.Exit<unknown, unknown>
-): Effect.Effect<void> =>
-  Effect.flatMap(shared.classify(exit), (verdict) => {
-    const durationMillis = Math.max(0, shared.clock.unsafeCurrentTimeMillis() - startedAt)
-    const call: Machine.CallRecord = {
-      outcome: verdict.outcome,
-      durationMillis,
-      minCooldownMillis: verdict.minCooldownMillis
-    }
-    Telemetry.recordCall(shared.telemetry, circuit.key, verdict.outcome, durationMillis)
-    return apply(shared, circuit, { _tag: "Record", generation, call }).pipe(
-      Effect.flatMap((step) => afterTransition(shared, circuit, step))
-    )
-  })
+  exit: Exit.Exit<A, E>
+): Effect.Effect<A, E> => {
+  const verdict = shared.classify(exit)
+  return Effect.isEffect(verdict)
+    ? Effect.flatMap(verdict, (verdict) => recordVerdict(shared, circuit, generation, startedAt, exit, verdict))
+    : recordVerdict(shared, circuit, generation, startedAt, exit, verdict)
+}
+
+const recordVerdict = <A, E>(
+  shared: Shared,
+  circuit: Circuit,
+  generation: number,
+  startedAt: number,
+  exit: Exit.Exit<A, E>,
+  verdict: Verdict
+): Effect.Effect<A, E> => {
+  const durationMillis = shared.timesCalls ? Math.max(0, shared.clock.unsafeCurrentTimeMillis() - startedAt) : 0
+  const call: Machine.CallRecord = {
+    outcome: verdict.outcome,
+    durationMillis,
+    minCooldownMillis: verdict.minCooldownMillis
+  }
+  Telemetry.recordCall(shared.telemetry, circuit.key, verdict.outcome)
+  if (shared.options.durationMetric) Telemetry.recordDuration(shared.telemetry, circuit.key, durationMillis)
+  return Effect.flatMap(apply(shared, circuit, { _tag: "Record", generation, call }), (step) =>
+    step.transition === undefined ? exit : Effect.zipRight(afterTransition(shared, circuit, step), exit)
+  )
+}
 
 const withTimeout = <A, E, R>(
   shared: Shared,
@@ -329,12 +355,61 @@ const withTimeout = <A, E, R>(
   })
 }
 
+const unmasked = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => effect
+
+/**
+ * Runs an admitted call and records its outcome. `restore` makes the call interruptible when admission ran under a
+ * mask, and is the identity otherwise.
+ */
+const runAdmitted = <A, E, R>(
+  shared: Shared,
+  circuit: Circuit,
+  effect: Effect.Effect<A, E, R>,
+  step: Machine.Step<Machine.Admission>,
+  admission: Extract<Machine.Admission, { admitted: true }>,
+  restore: <A1, E1, R1>(effect: Effect.Effect<A1, E1, R1>) => Effect.Effect<A1, E1, R1>
+): Effect.Effect<A, E | Api.CircuitBreakerError, R> =>
+  Effect.withFiberRuntime((fiber) => {
+    Telemetry.annotateSpan(shared.telemetry, circuit.key, step.state._tag, fiber)
+    const startedAt = shared.timesCalls ? shared.clock.unsafeCurrentTimeMillis() : 0
+    const generation = admission.generation
+    // One handler pair for success and failure: `Effect.onExit` would add a second mask.
+    const run = Effect.matchCauseEffect(restore(withTimeout(shared, circuit, effect, admission.trial)), {
+      onFailure: (cause) => record(shared, circuit, generation, startedAt, Exit.failCause(cause)),
+      onSuccess: (value) => record(shared, circuit, generation, startedAt, Exit.succeed(value))
+    })
+    return step.transition === undefined ? run : Effect.zipRight(afterTransition(shared, circuit, step), run)
+  })
+
+/**
+ * Admits under a mask, so that an interruption can never land between taking a trial slot and installing the
+ * handler that gives it back. Only the user's effect runs interruptibly.
+ */
+const protectMasked = <A, E, R>(
+  shared: Shared,
+  circuit: Circuit,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | Api.CircuitBreakerError, R> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(apply<Machine.Admission>(shared, circuit, admitOperation), (step) => {
+      const admission = step.result
+      return admission.admitted
+        ? runAdmitted(shared, circuit, effect, step, admission, restore)
+        : reject(shared, circuit, admission)
+    })
+  )
+
 /**
  * Runs `effect` through one circuit: admission, the call under its timeout, and the record of its outcome and
  * duration.
  *
- * The mask covers admission, so an interruption can never land between taking a trial slot and installing the
- * finalizer that gives it back. Only the user's effect runs interruptibly.
+ * A store in this process first tries an admission that takes no trial slot. That needs no mask, because in Closed
+ * the call takes nothing that an interruption could leak. Only an admission that would take the trial slot runs
+ * under the mask.
+ *
+ * NOTE: Effect skips the failure handler of an unmasked call whose fiber is interrupted, so such a call is not
+ * recorded: no `ignored` count, and a custom HTTP `classify` never sees it. In Closed the machine ignores an
+ * interruption anyway, so the state is the same either way.
  *
  * @internal
  */
@@ -342,32 +417,21 @@ export const protect = <A, E, R>(
   shared: Shared,
   circuit: Circuit,
   effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | Api.CircuitBreakerError, R> =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(
-      apply<Machine.Admission>(shared, circuit, admitOperation),
-      (step): Effect.Effect<A, E | Api.CircuitBreakerError, R> => {
-        const admission = step.result
-        if (!admission.admitted) {
-          return reject(shared, circuit, admission)
-        }
-
-        const startedAt = shared.clock.unsafeCurrentTimeMillis()
-        const generation = admission.generation
-        // One mask around admission and the record, rather than `Effect.onExit`, which would add a second one.
-        const recorded = Effect.matchCauseEffect(restore(withTimeout(shared, circuit, effect, admission.trial)), {
-          onFailure: (cause) =>
-            Effect.zipRight(
-              record(shared, circuit, generation, startedAt, Exit.failCause(cause)),
-              Effect.failCause(cause)
-            ),
-          onSuccess: (value) => Effect.as(record(shared, circuit, generation, startedAt, Exit.succeed(value)), value)
-        })
-        const run = Effect.zipRight(Telemetry.annotateSpan(shared.telemetry, circuit.key, step.state._tag), recorded)
-        return step.transition === undefined ? run : Effect.zipRight(afterTransition(shared, circuit, step), run)
-      }
-    )
-  )
+): Effect.Effect<A, E | Api.CircuitBreakerError, R> => {
+  const local = shared.local
+  if (local === undefined) {
+    return protectMasked(shared, circuit, effect)
+  }
+  return Effect.flatMap(local.admitWithoutSlot(circuit.storeKey), (step) => {
+    if (step === undefined) {
+      return protectMasked(shared, circuit, effect)
+    }
+    const admission = step.result
+    return admission.admitted
+      ? runAdmitted(shared, circuit, effect, step, admission, unmasked)
+      : reject(shared, circuit, admission)
+  })
+}
 
 /**
  * Reads the public state of one circuit, moving it to HalfOpen first when its cooldown has ended.

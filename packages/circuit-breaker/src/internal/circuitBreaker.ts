@@ -18,6 +18,7 @@ import type * as Api from "../CircuitBreaker.js"
 import * as Store from "../Store.js"
 import * as Circuit from "./circuit.js"
 import * as Machine from "./machine.js"
+import * as MemoryStore from "./memoryStore.js"
 import * as Options from "./options.js"
 import * as Registry from "./registry.js"
 import * as Scheduler from "./scheduler.js"
@@ -67,7 +68,19 @@ export const makeShared = (
       onDrop: (state) => Telemetry.recordDrop(metrics, state._tag)
     })
 
-    const shared: Circuit.Shared = { options, policy, classify, clock, pubsub, scheduler, telemetry: metrics, store }
+    const local = MemoryStore.isLocal(store) ? store : undefined
+    const shared: Circuit.Shared = {
+      options,
+      policy,
+      classify,
+      clock,
+      pubsub,
+      scheduler,
+      telemetry: metrics,
+      store,
+      local,
+      timesCalls: options.durationMetric || policy.trips.some((trip) => trip._tag === "SlowCallRate")
+    }
     return shared
   })
 

@@ -237,7 +237,7 @@ const defaultMaxCooldownFor = (cooldown: unknown): Duration.DurationInput => {
   return Option.isSome(base) && Duration.greaterThan(base.value, defaultMaxCooldown) ? base.value : defaultMaxCooldown
 }
 
-const verdicts: Record<Machine.Outcome, Effect.Effect<Circuit.Verdict>> = {
+const verdicts: Record<Machine.Outcome, Circuit.Verdict> = {
   Success: Circuit.success,
   Failure: Circuit.failure,
   Ignored: Circuit.ignored
@@ -262,7 +262,7 @@ const makeClassifier =
         }
         outcome = returned
       } catch (thrown) {
-        return Effect.zipRight(Circuit.logClassifierThrow(options.keyed.name, "classify", thrown), Circuit.failure)
+        return Effect.as(Circuit.logClassifierThrow(options.keyed.name, "classify", thrown), Circuit.failure)
       }
       response = Exit.isSuccess(typed) ? typed.value : responseOfFailure(typed)
     }

@@ -256,6 +256,18 @@ export const admit = (state: MachineState, now: number): Step<Admission> => {
   }
 }
 
+/**
+ * Admits or rejects a call as `admit` does, but only where that takes no trial slot and causes no transition: in
+ * Closed, Disabled and Isolated, in Open before the cooldown ends, and in HalfOpen while a trial runs. Elsewhere it
+ * returns `undefined`, and the caller must admit with `admit`, under a mask, since the call would hold the slot.
+ */
+export const admitWithoutSlot = (state: MachineState, now: number): Step<Admission> | undefined => {
+  if (state._tag === "Open" ? now >= state.openUntil : state._tag === "HalfOpen" && !state.trialRunning) {
+    return undefined
+  }
+  return admit(state, now)
+}
+
 const percent = (ratio: number): string => `${Math.round(ratio * 100)}%`
 
 const describeWindow = (spec: Window.WindowSpec): string =>
@@ -489,6 +501,38 @@ export const applyOperation = (
       return observe(state, now)
     case "Command":
       return command(state, operation.command, now, policy)
+  }
+}
+
+/**
+ * Whether applying `operation` to `state` reads `now`. Where it does not, a store may skip reading its clock: the
+ * result is then the same for every `now`, which the machine's tests check on random sequences.
+ */
+export const usesTime = (
+  state: MachineState,
+  operation: Operation | { readonly _tag: "AdmitWithoutSlot" }
+): boolean => {
+  switch (operation._tag) {
+    case "Admit":
+    case "AdmitWithoutSlot":
+    case "Observe":
+      return state._tag === "Open"
+    case "Record":
+      switch (state._tag) {
+        case "Closed":
+          // A success or an ignored call without windows only clears the count of consecutive failures.
+          return (
+            operation.generation === state.generation &&
+            (operation.call.outcome === "Failure" || state.windows.some((window) => window !== undefined))
+          )
+        case "HalfOpen":
+          return operation.generation === state.generation && state.trialRunning
+        default:
+          return false
+      }
+    case "CooldownElapsed":
+    case "Command":
+      return true
   }
 }
 

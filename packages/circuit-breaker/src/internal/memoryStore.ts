@@ -123,22 +123,110 @@ const evictOne = (circuits: Circuits): void => {
 }
 
 /**
+ * A store whose state lives in this process, so that it can also admit a call without taking a trial slot (see
+ * `Machine.admitWithoutSlot`): a caller may then skip the mask that admission otherwise needs.
+ *
+ * @internal
+ */
+export interface LocalStore extends Store.CircuitStore {
+  readonly admitWithoutSlot: (key: string) => Effect.Effect<Machine.Step<Machine.Admission> | undefined>
+}
+
+/** @internal */
+export const isLocal = (store: Store.CircuitStore): store is LocalStore => "admitWithoutSlot" in store
+
+// Stands for `Machine.admitWithoutSlot` where an operation is expected.
+const withoutSlot = { _tag: "AdmitWithoutSlot" } as const
+
+/**
+ * Returns the time to apply `operation` at. Reading the clock costs tens of nanoseconds, a large share of a closed,
+ * succeeding call, so it is skipped where the machine does not read the time. There the time is NaN, so that a rule
+ * that read it after all would leave NaN in the state, where the tests would see it.
+ */
+const timeFor = (
+  context: Store.StoreContext,
+  state: Machine.MachineState,
+  operation: Machine.Operation | typeof withoutSlot
+): number => (Machine.usesTime(state, operation) ? context.clock.unsafeCurrentTimeMillis() : Number.NaN)
+
+/**
  * The in-memory store of a single breaker: one `Ref` holding the circuit's state, changed in one `Ref.modify` per
  * operation. The transition is reported inside that step, so transitions are published in the order they happened.
  *
  * @internal
  */
-export const makeSingle = (context: Store.StoreContext): Effect.Effect<Store.CircuitStore> =>
+export const makeSingle = (context: Store.StoreContext): Effect.Effect<LocalStore> =>
   Effect.map(Ref.make<Machine.MachineState>(context.policy.initial), (ref) => ({
     apply: (_key, operation, onTransition) =>
       Ref.modify(ref, (state) => {
-        const step = Machine.applyOperation(state, operation, context.clock.unsafeCurrentTimeMillis(), context.policy)
+        const step = Machine.applyOperation(state, operation, timeFor(context, state, operation), context.policy)
         if (step.transition !== undefined) onTransition(step.transition)
         return [step, step.state]
       }),
+    // Admission without a slot leaves the state as it is.
+    admitWithoutSlot: () =>
+      Ref.modify(ref, (state) => [Machine.admitWithoutSlot(state, timeFor(context, state, withoutSlot)), state]),
     snapshot: Effect.map(Ref.get(ref), (state) => [["", state] as const]),
     size: Effect.succeed(1)
   }))
+
+// `admitWithoutSlot` never causes a transition.
+const ignoreTransition = (): void => {}
+
+/**
+ * Applies one operation to the circuit of `key`, inside the caller's `Ref.modify`. Returns `undefined`, and changes
+ * nothing but dropping an idle circuit, when `admitWithoutSlot` declines.
+ */
+const applyKeyed = (
+  circuits: Circuits,
+  key: string,
+  operation: Machine.Operation | typeof withoutSlot,
+  context: Store.StoreContext,
+  limits: Store.MemoryLimits,
+  onTransition: (transition: Machine.MachineTransition) => void
+): Machine.Step<Machine.Admission | undefined> | undefined => {
+  const policy = context.policy
+  const now = context.clock.unsafeCurrentTimeMillis()
+  let entry = circuits.entries.get(key)
+  if (entry !== undefined && isDroppable(entry, now, limits)) {
+    remove(circuits, entry)
+    entry = undefined
+  }
+
+  const state = entry?.state ?? policy.initial
+  const step =
+    operation._tag === "AdmitWithoutSlot"
+      ? Machine.admitWithoutSlot(state, now)
+      : Machine.applyOperation(state, operation, now, policy)
+  if (step === undefined) return undefined
+  if (step.transition !== undefined) onTransition(step.transition)
+  const next = step.state
+  if (entry !== undefined) {
+    // Only the initial state itself is dropped: a Closed circuit of a later generation must stay, so that calls
+    // admitted before it last opened stay fenced off.
+    if (next === policy.initial) {
+      remove(circuits, entry)
+    } else {
+      // A call or a change of state counts as use; a plain read of the state does not.
+      const used = operation._tag === "AdmitWithoutSlot" || Machine.isCall(operation) || next !== entry.state
+      entry.state = next
+      if (used) {
+        entry.lastUsed = now
+        if (circuits.newest !== entry) {
+          unlink(circuits, entry)
+          linkNewest(circuits, entry)
+        }
+      }
+    }
+  } else if (next !== policy.initial) {
+    dropIdle(circuits, now, limits)
+    while (circuits.entries.size >= limits.maxKeys) evictOne(circuits)
+    const created: Entry = { key, state: next, lastUsed: now, older: undefined, newer: undefined }
+    circuits.entries.set(key, created)
+    linkNewest(circuits, created)
+  }
+  return step
+}
 
 /**
  * The in-memory store of a keyed breaker. Every operation is one `Ref.modify` on the whole structure, which is
@@ -151,49 +239,20 @@ export const makeSingle = (context: Store.StoreContext): Effect.Effect<Store.Cir
  *
  * @internal
  */
-export const makeKeyed = (context: Store.StoreContext, limits: Store.MemoryLimits): Effect.Effect<Store.CircuitStore> =>
+export const makeKeyed = (context: Store.StoreContext, limits: Store.MemoryLimits): Effect.Effect<LocalStore> =>
   Effect.map(
     Ref.make<Circuits>({ entries: new Map(), oldest: undefined, newest: undefined, onDrop: context.onDrop }),
     (ref) => {
-      const policy = context.policy
       return {
         apply: (key, operation, onTransition) =>
           Ref.modify(ref, (circuits) => {
-            const now = context.clock.unsafeCurrentTimeMillis()
-            let entry = circuits.entries.get(key)
-            if (entry !== undefined && isDroppable(entry, now, limits)) {
-              remove(circuits, entry)
-              entry = undefined
-            }
-
-            const step = Machine.applyOperation(entry?.state ?? policy.initial, operation, now, policy)
-            if (step.transition !== undefined) onTransition(step.transition)
-            const next = step.state
-            if (entry !== undefined) {
-              // Only the initial state itself is dropped: a Closed circuit of a later generation must stay, so that
-              // calls admitted before it last opened stay fenced off.
-              if (next === policy.initial) {
-                remove(circuits, entry)
-              } else {
-                // A call or a change of state counts as use; a plain read of the state does not.
-                const used = Machine.isCall(operation) || next !== entry.state
-                entry.state = next
-                if (used) {
-                  entry.lastUsed = now
-                  if (circuits.newest !== entry) {
-                    unlink(circuits, entry)
-                    linkNewest(circuits, entry)
-                  }
-                }
-              }
-            } else if (next !== policy.initial) {
-              dropIdle(circuits, now, limits)
-              while (circuits.entries.size >= limits.maxKeys) evictOne(circuits)
-              const created: Entry = { key, state: next, lastUsed: now, older: undefined, newer: undefined }
-              circuits.entries.set(key, created)
-              linkNewest(circuits, created)
-            }
+            const step = applyKeyed(circuits, key, operation, context, limits, onTransition)!
             return [step, circuits]
+          }),
+        admitWithoutSlot: (key) =>
+          Ref.modify(ref, (circuits) => {
+            const step = applyKeyed(circuits, key, withoutSlot, context, limits, ignoreTransition)
+            return [step as Machine.Step<Machine.Admission> | undefined, circuits]
           }),
         snapshot: Effect.map(Ref.get(ref), (circuits) =>
           Array.from(circuits.entries.values(), (entry) => [entry.key, entry.state] as const)

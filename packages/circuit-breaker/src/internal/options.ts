@@ -26,6 +26,7 @@ export interface ResolvedOptions {
   /** Timeout of a HalfOpen trial in milliseconds. */
   readonly trialTimeoutMillis: number
   readonly mode: "Enabled" | "Disabled"
+  readonly durationMetric: boolean
 }
 
 /** @internal */
@@ -307,8 +308,14 @@ export const resolve = (options: unknown): Either.Either<ResolvedOptions, string
     return Either.left(invalid("mode", mode, '"Enabled" or "Disabled"'))
   }
 
+  const durationMetric = input.durationMetric === undefined ? false : input.durationMetric
+  if (typeof durationMetric !== "boolean") {
+    return Either.left(invalid("durationMetric", durationMetric, "true or false"))
+  }
+
   return Either.right({
     name,
+    durationMetric,
     isFailure: isFailure as ((error: unknown) => boolean) | undefined,
     trips: trips.right,
     successThreshold: successThreshold as number,

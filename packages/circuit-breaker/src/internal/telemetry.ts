@@ -1,6 +1,7 @@
+import type * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricLabel from "effect/MetricLabel"
@@ -120,18 +121,20 @@ export const initialState = (telemetry: Telemetry, state: Machine.StateTag | und
 }
 
 /**
- * Counts a finished call by outcome and records its duration. Synchronous, so that the hot path allocates no
- * effect for metrics.
+ * Counts a finished call by outcome. Synchronous, so that the hot path allocates no effect for metrics.
  *
  * @internal
  */
-export const recordCall = (
-  telemetry: Telemetry,
-  key: string | undefined,
-  outcome: Machine.Outcome,
-  durationMillis: number
-): void => {
+export const recordCall = (telemetry: Telemetry, key: string | undefined, outcome: Machine.Outcome): void => {
   callsMetric.unsafeUpdate(1, withKey(telemetry, telemetry.callLabels[labelOf[outcome]], key))
+}
+
+/**
+ * Records how long a finished call ran, in milliseconds.
+ *
+ * @internal
+ */
+export const recordDuration = (telemetry: Telemetry, key: string | undefined, durationMillis: number): void => {
   durationMetric.unsafeUpdate(durationMillis, withKey(telemetry, telemetry.nameLabels, key))
 }
 
@@ -139,39 +142,36 @@ const retryAfterMillis = (rejection: Api.CircuitBreakerOpen): number =>
   Duration.isFinite(rejection.retryAfter) ? Duration.toMillis(rejection.retryAfter) : -1
 
 /**
- * Counts a rejected call and adds the rejection to the current span as an event, when there is a span.
+ * Counts a rejected call and adds the rejection to the fiber's current span as an event, when there is a span.
  *
  * @internal
  */
 export const recordRejection = (
   telemetry: Telemetry,
   key: string | undefined,
-  rejection: Api.CircuitBreakerOpen
-): Effect.Effect<void> => {
+  rejection: Api.CircuitBreakerOpen,
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  clock: Clock.Clock
+): void => {
   callsMetric.unsafeUpdate(1, withKey(telemetry, telemetry.callLabels.rejected, key))
-  return withCurrentSpan((span) =>
-    Effect.clockWith((clock) =>
-      Effect.sync(() =>
-        span.event("circuit_breaker.rejected", clock.unsafeCurrentTimeNanos(), {
-          "circuit_breaker.name": telemetry.name,
-          "circuit_breaker.state": rejection.state,
-          "circuit_breaker.retry_after_ms": retryAfterMillis(rejection),
-          ...(key === undefined ? {} : { "circuit_breaker.key": key })
-        })
-      )
-    )
-  )
+  const span = currentSpan(fiber)
+  if (span === undefined) return
+  span.event("circuit_breaker.rejected", clock.unsafeCurrentTimeNanos(), {
+    "circuit_breaker.name": telemetry.name,
+    "circuit_breaker.state": rejection.state,
+    "circuit_breaker.retry_after_ms": retryAfterMillis(rejection),
+    ...(key === undefined ? {} : { "circuit_breaker.key": key })
+  })
 }
 
 /**
- * Runs `f` on the fiber's current span when there is one. Reading the span from the fiber's context directly avoids
- * `Effect.currentSpan`, which fails with an exception (and captures a stack trace) when there is no span.
+ * The fiber's current span, read from its context: `Effect.currentSpan` would fail with an exception, and capture a
+ * stack trace, when there is none.
  */
-const withCurrentSpan = (f: (span: Tracer.Span) => Effect.Effect<void>): Effect.Effect<void> =>
-  Effect.withFiberRuntime<void>((fiber) => {
-    const span = Context.getOption(fiber.currentContext, Tracer.ParentSpan)
-    return span._tag === "Some" && span.value._tag === "Span" ? f(span.value) : Effect.void
-  })
+const currentSpan = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Tracer.Span | undefined => {
+  const span = Context.getOption(fiber.currentContext, Tracer.ParentSpan)
+  return span._tag === "Some" && span.value._tag === "Span" ? span.value : undefined
+}
 
 /**
  * Counts a transition and moves one circuit from the `from` gauge to the `to` gauge, except the state a keyed breaker
@@ -205,18 +205,19 @@ export const recordDrop = (telemetry: Telemetry, state: Machine.StateTag): void 
 }
 
 /**
- * Adds the breaker's name and the state that admitted the call to the current span, when there is one.
+ * Adds the breaker's name and the state that admitted the call to the fiber's current span, when there is one.
  *
  * @internal
  */
 export const annotateSpan = (
   telemetry: Telemetry,
   key: string | undefined,
-  state: Machine.StateTag
-): Effect.Effect<void> =>
-  withCurrentSpan((span) => {
-    const attributes = telemetry.nameAttributes[state]
-    for (const name in attributes) span.attribute(name, attributes[name])
-    if (key !== undefined) span.attribute("circuit_breaker.key", key)
-    return Effect.void
-  })
+  state: Machine.StateTag,
+  fiber: Fiber.RuntimeFiber<unknown, unknown>
+): void => {
+  const span = currentSpan(fiber)
+  if (span === undefined) return
+  const attributes = telemetry.nameAttributes[state]
+  for (const name in attributes) span.attribute(name, attributes[name])
+  if (key !== undefined) span.attribute("circuit_breaker.key", key)
+}
