@@ -220,6 +220,30 @@ describe("metrics", () => {
     })
   )
 
+  it.scoped("interrupted calls not counted", () =>
+    Effect.gen(function* () {
+      const name = uniqueName("interrupted")
+      const breaker = yield* CircuitBreaker.make({ name, failureThreshold: 1, cooldown })
+      const count = (outcome: string) => counterValue("circuit_breaker_calls_total", { circuit_breaker: name, outcome })
+
+      // One call interrupted while Closed, and one interrupted while it runs as the HalfOpen trial.
+      const closedCall = yield* Effect.fork(breaker.protect(Effect.never))
+      yield* settle
+      yield* Fiber.interrupt(closedCall)
+      yield* Effect.ignore(breaker.protect(Effect.fail("503")))
+      yield* TestClock.adjust(cooldown)
+      const trial = yield* Effect.fork(breaker.protect(Effect.never))
+      yield* settle
+      yield* Fiber.interrupt(trial)
+
+      expect(yield* count("ignored")).toBe(0)
+      expect(yield* count("failure")).toBe(1)
+      expect(yield* count("success")).toBe(0)
+      // The interrupted trial still freed its slot, so the next call runs as the trial.
+      expect(yield* breaker.state).toEqual({ _tag: "HalfOpen", trialSuccesses: 0, trialRunning: false })
+    })
+  )
+
   it.scoped("transitions and state gauge", () =>
     Effect.gen(function* () {
       const name = uniqueName("gauges")

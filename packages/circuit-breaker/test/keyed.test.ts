@@ -185,6 +185,25 @@ describe("keyed memory", () => {
     })
   )
 
+  it.scoped("idleness spans the time rebase", () =>
+    Effect.gen(function* () {
+      // Times of use are kept relative to an origin that moves every 12 days or so; an idle time longer than that
+      // must still be measured in full on both sides of the move.
+      const breakers = yield* makeKeyed({ idleTimeToLive: "20 days" })
+      yield* failKey(breakers, "old", 1)
+      yield* TestClock.adjust("13 days")
+      yield* failKey(breakers, "recent", 1)
+
+      yield* TestClock.adjust("7 days")
+      expect(yield* breakers.size).toBe(2)
+      yield* TestClock.adjust("1 day")
+
+      expect(yield* breakers.size).toBe(1)
+      expect(yield* breakers.state("old")).toEqual({ _tag: "Closed", consecutiveFailures: 0 })
+      expect(yield* breakers.state("recent")).toEqual({ _tag: "Closed", consecutiveFailures: 1 })
+    })
+  )
+
   it.scoped("idle circuit restarts its count", () =>
     Effect.gen(function* () {
       const breakers = yield* makeKeyed({ idleTimeToLive: "1 minute" })

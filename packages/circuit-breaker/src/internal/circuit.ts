@@ -54,6 +54,8 @@ export interface Shared {
   readonly local: LocalStore | undefined
   /** Whether calls are timed: for the duration metric, or for a slow-call policy, which judges by the duration. */
   readonly timesCalls: boolean
+  /** The last rejection built, reused for the next identical one; see `rejectionFor`. */
+  lastRejection: Api.CircuitBreakerOpen | undefined
 }
 
 const windowTotals = (state: Machine.Closed, policy: Machine.Policy, now: number): Array<Api.WindowTotals> => {
@@ -274,11 +276,26 @@ const withoutStackTrace = <A>(make: () => A): A => {
   }
 }
 
-const reject = (
+/**
+ * Returns the rejection for `admission`, reusing the last one when it has the same key, state and remaining
+ * cooldown. Building one costs about half of a rejected call, and while a circuit is Open every call within the same
+ * millisecond gets an identical error, so a burst of rejections shares one immutable value.
+ */
+const rejectionFor = (
   shared: Shared,
   circuit: Circuit,
   admission: Extract<Machine.Admission, { admitted: false }>
-): Effect.Effect<never, Api.CircuitBreakerOpen> => {
+): Api.CircuitBreakerOpen => {
+  const last = shared.lastRejection
+  if (
+    last !== undefined &&
+    last.key === circuit.key &&
+    last.state === admission.state &&
+    Duration.toMillis(last.retryAfter) === admission.retryAfterMillis
+  ) {
+    return last
+  }
+
   const rejection = withoutStackTrace(
     () =>
       new CircuitBreakerOpen({
@@ -288,6 +305,16 @@ const reject = (
         retryAfter: Duration.millis(admission.retryAfterMillis)
       })
   )
+  shared.lastRejection = rejection
+  return rejection
+}
+
+const reject = (
+  shared: Shared,
+  circuit: Circuit,
+  admission: Extract<Machine.Admission, { admitted: false }>
+): Effect.Effect<never, Api.CircuitBreakerOpen> => {
+  const rejection = rejectionFor(shared, circuit, admission)
   return Effect.withFiberRuntime((fiber) => {
     Telemetry.recordRejection(shared.telemetry, circuit.key, rejection, fiber, shared.clock)
     return Exit.fail(rejection)
@@ -324,8 +351,12 @@ const recordVerdict = <A, E>(
     durationMillis,
     minCooldownMillis: verdict.minCooldownMillis
   }
-  Telemetry.recordCall(shared.telemetry, circuit.key, verdict.outcome)
-  if (shared.options.durationMetric) Telemetry.recordDuration(shared.telemetry, circuit.key, durationMillis)
+  // An interrupted call is never counted. Effect skips this handler when it interrupts an unmasked call in Closed, so
+  // counting interruptions here, on the trial's path only, would make the count depend on the state.
+  if (!(Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause))) {
+    Telemetry.recordCall(shared.telemetry, circuit.key, verdict.outcome)
+    if (shared.options.durationMetric) Telemetry.recordDuration(shared.telemetry, circuit.key, durationMillis)
+  }
   return Effect.flatMap(apply(shared, circuit, { _tag: "Record", generation, call }), (step) =>
     step.transition === undefined ? exit : Effect.zipRight(afterTransition(shared, circuit, step), exit)
   )
@@ -407,9 +438,9 @@ const protectMasked = <A, E, R>(
  * the call takes nothing that an interruption could leak. Only an admission that would take the trial slot runs
  * under the mask.
  *
- * NOTE: Effect skips the failure handler of an unmasked call whose fiber is interrupted, so such a call is not
- * recorded: no `ignored` count, and a custom HTTP `classify` never sees it. In Closed the machine ignores an
- * interruption anyway, so the state is the same either way.
+ * NOTE: Effect skips the failure handler of an unmasked call whose fiber is interrupted, so a custom HTTP `classify`
+ * is never called for such a call. In Closed the machine ignores an interruption anyway, so the state is the same
+ * either way.
  *
  * @internal
  */

@@ -79,7 +79,8 @@ export const makeShared = (
       telemetry: metrics,
       store,
       local,
-      timesCalls: options.durationMetric || policy.trips.some((trip) => trip._tag === "SlowCallRate")
+      timesCalls: options.durationMetric || policy.trips.some((trip) => trip._tag === "SlowCallRate"),
+      lastRejection: undefined
     }
     return shared
   })

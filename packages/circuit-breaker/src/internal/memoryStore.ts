@@ -4,20 +4,21 @@ import type * as Store from "../Store.js"
 import * as Machine from "./machine.js"
 
 interface Entry {
-  readonly key: string
   state: Machine.MachineState
-  /** Epoch milliseconds of the last step that touched this circuit. */
+  /**
+   * Milliseconds from the store's origin to the last step that touched this circuit, a small integer (see
+   * `sinceOrigin`).
+   */
   lastUsed: number
-  older: Entry | undefined
-  newer: Entry | undefined
 }
 
 /** How many of the least recently used circuits one insertion looks at, to drop idle ones or find one to evict. */
 const scanLimit = 16
 
 /**
- * The stored circuits of a keyed breaker: a `Map` for lookup and a doubly linked list from least to most recently
- * used, so that finding idle or evictable circuits never walks the whole map.
+ * The stored circuits of a keyed breaker: a `Map` whose insertion order runs from least to most recently used, since a
+ * use moves its entry to the end. Finding idle or evictable circuits reads only the first few entries and never walks
+ * the whole map.
  *
  * A circuit is stored only while its state differs from the initial Closed state, so keys whose calls succeed cost no
  * memory. Every change happens inside one `Ref.modify` on this structure, which is mutated in place there: a
@@ -28,40 +29,55 @@ const scanLimit = 16
  */
 interface Circuits {
   readonly entries: Map<string, Entry>
-  oldest: Entry | undefined
-  newest: Entry | undefined
+  /** The key used last, which a use need not move. */
+  newest: string | undefined
+  /** Epoch milliseconds that `lastUsed` counts from. */
+  origin: number
   /** Called with the state of every circuit dropped or evicted, to keep the state gauges right. */
   readonly onDrop: (state: Machine.MachineState) => void
 }
 
-const unlink = (circuits: Circuits, entry: Entry): void => {
-  if (entry.older === undefined) circuits.oldest = entry.newer
-  else entry.older.newer = entry.newer
-  if (entry.newer === undefined) circuits.newest = entry.older
-  else entry.newer.older = entry.older
-  entry.older = undefined
-  entry.newer = undefined
+// V8 keeps an integer of up to 30 bits inside the object, and any other number as a separate 16-byte heap number, which
+// would be a tenth of an idle circuit's memory. Relative times stay in range for 12 days, and then the origin moves.
+const smallIntegerLimit = 2 ** 30
+
+/**
+ * Returns `now` as milliseconds since the origin, an integer below 2^30. When `now` reaches that far, the origin moves
+ * up to `now` and every entry's time moves back with it, once every 12 days. A time that would fall below -2^30
+ * stops there, which can only make an entry unused for longer than 12 days look more recently used.
+ */
+const sinceOrigin = (circuits: Circuits, now: number): number => {
+  const relative = Math.floor(now - circuits.origin)
+  // A clock set back by more than 12 days ends at the same bound.
+  if (relative < smallIntegerLimit) return Math.max(relative, -smallIntegerLimit) | 0
+
+  circuits.origin += relative
+  for (const entry of circuits.entries.values()) {
+    entry.lastUsed = Math.max(entry.lastUsed - relative, -smallIntegerLimit) | 0
+  }
+  return 0
 }
 
-const linkNewest = (circuits: Circuits, entry: Entry): void => {
-  entry.older = circuits.newest
-  entry.newer = undefined
-  if (circuits.newest === undefined) circuits.oldest = entry
-  else circuits.newest.newer = entry
-  circuits.newest = entry
-}
-
-const remove = (circuits: Circuits, entry: Entry): void => {
-  unlink(circuits, entry)
-  circuits.entries.delete(entry.key)
+const remove = (circuits: Circuits, key: string, entry: Entry): void => {
+  circuits.entries.delete(key)
   circuits.onDrop(entry.state)
+}
+
+const touch = (circuits: Circuits, key: string, entry: Entry, now: number): void => {
+  entry.lastUsed = sinceOrigin(circuits, now)
+  if (circuits.newest !== key) {
+    circuits.entries.delete(key)
+    circuits.entries.set(key, entry)
+    circuits.newest = key
+  }
 }
 
 // An Open circuit counts as used until its cooldown ends, so idleness never cuts a cooldown short or drops the circuit
 // before its trial could run.
-const isIdle = (entry: Entry, now: number, limits: Store.MemoryLimits): boolean => {
+const isIdle = (circuits: Circuits, entry: Entry, now: number, limits: Store.MemoryLimits): boolean => {
   const state = entry.state
-  const usedUntil = state._tag === "Open" ? Math.max(entry.lastUsed, state.openUntil) : entry.lastUsed
+  const lastUsed = circuits.origin + entry.lastUsed
+  const usedUntil = state._tag === "Open" ? Math.max(lastUsed, state.openUntil) : lastUsed
   return now - usedUntil > limits.idleTimeToLiveMillis
 }
 
@@ -80,8 +96,8 @@ const canDropWhenIdle = (entry: Entry): boolean => {
   }
 }
 
-const isDroppable = (entry: Entry, now: number, limits: Store.MemoryLimits): boolean =>
-  isIdle(entry, now, limits) && canDropWhenIdle(entry)
+const isDroppable = (circuits: Circuits, entry: Entry, now: number, limits: Store.MemoryLimits): boolean =>
+  isIdle(circuits, entry, now, limits) && canDropWhenIdle(entry)
 
 // Lower ranks are evicted first when the map is full: Closed, then HalfOpen with no trial, then Open, then a running
 // trial, and an operator's isolate or disable last.
@@ -101,25 +117,27 @@ const evictionRank = (entry: Entry): number => {
 }
 
 const dropIdle = (circuits: Circuits, now: number, limits: Store.MemoryLimits): void => {
-  let entry = circuits.oldest
-  for (let scanned = 0; entry !== undefined && scanned < scanLimit; scanned++) {
-    const newer: Entry | undefined = entry.newer
-    if (isDroppable(entry, now, limits)) remove(circuits, entry)
-    entry = newer
+  let scanned = 0
+  // Deleting the current entry while iterating a Map is safe: iteration goes on with the next one.
+  for (const [key, entry] of circuits.entries) {
+    if (scanned++ === scanLimit) break
+    if (isDroppable(circuits, entry, now, limits)) remove(circuits, key, entry)
   }
 }
 
 const evictOne = (circuits: Circuits): void => {
+  let victimKey: string | undefined
   let victim: Entry | undefined
-  let entry = circuits.oldest
-  for (let scanned = 0; entry !== undefined && scanned < scanLimit; scanned++) {
+  let scanned = 0
+  for (const [key, entry] of circuits.entries) {
+    if (scanned++ === scanLimit) break
     if (victim === undefined || evictionRank(entry) < evictionRank(victim)) {
+      victimKey = key
       victim = entry
       if (evictionRank(entry) === 0) break
     }
-    entry = entry.newer
   }
-  if (victim !== undefined) remove(circuits, victim)
+  if (victimKey !== undefined && victim !== undefined) remove(circuits, victimKey, victim)
 }
 
 /**
@@ -156,19 +174,25 @@ const timeFor = (
  * @internal
  */
 export const makeSingle = (context: Store.StoreContext): Effect.Effect<LocalStore> =>
-  Effect.map(Ref.make<Machine.MachineState>(context.policy.initial), (ref) => ({
-    apply: (_key, operation, onTransition) =>
-      Ref.modify(ref, (state) => {
-        const step = Machine.applyOperation(state, operation, timeFor(context, state, operation), context.policy)
-        if (step.transition !== undefined) onTransition(step.transition)
-        return [step, step.state]
-      }),
-    // Admission without a slot leaves the state as it is.
-    admitWithoutSlot: () =>
-      Ref.modify(ref, (state) => [Machine.admitWithoutSlot(state, timeFor(context, state, withoutSlot)), state]),
-    snapshot: Effect.map(Ref.get(ref), (state) => [["", state] as const]),
-    size: Effect.succeed(1)
-  }))
+  Effect.map(Ref.make<Machine.MachineState>(context.policy.initial), (ref) => {
+    // One effect for every admission, since a single breaker has one circuit. Admission without a slot leaves the
+    // state as it is.
+    const admission = Ref.modify(ref, (state) => [
+      Machine.admitWithoutSlot(state, timeFor(context, state, withoutSlot)),
+      state
+    ])
+    return {
+      apply: (_key, operation, onTransition) =>
+        Ref.modify(ref, (state) => {
+          const step = Machine.applyOperation(state, operation, timeFor(context, state, operation), context.policy)
+          if (step.transition !== undefined) onTransition(step.transition)
+          return [step, step.state]
+        }),
+      admitWithoutSlot: () => admission,
+      snapshot: Effect.map(Ref.get(ref), (state) => [["", state] as const]),
+      size: Effect.succeed(1)
+    }
+  })
 
 // `admitWithoutSlot` never causes a transition.
 const ignoreTransition = (): void => {}
@@ -188,8 +212,8 @@ const applyKeyed = (
   const policy = context.policy
   const now = context.clock.unsafeCurrentTimeMillis()
   let entry = circuits.entries.get(key)
-  if (entry !== undefined && isDroppable(entry, now, limits)) {
-    remove(circuits, entry)
+  if (entry !== undefined && isDroppable(circuits, entry, now, limits)) {
+    remove(circuits, key, entry)
     entry = undefined
   }
 
@@ -205,25 +229,18 @@ const applyKeyed = (
     // Only the initial state itself is dropped: a Closed circuit of a later generation must stay, so that calls
     // admitted before it last opened stay fenced off.
     if (next === policy.initial) {
-      remove(circuits, entry)
+      remove(circuits, key, entry)
     } else {
       // A call or a change of state counts as use; a plain read of the state does not.
       const used = operation._tag === "AdmitWithoutSlot" || Machine.isCall(operation) || next !== entry.state
       entry.state = next
-      if (used) {
-        entry.lastUsed = now
-        if (circuits.newest !== entry) {
-          unlink(circuits, entry)
-          linkNewest(circuits, entry)
-        }
-      }
+      if (used) touch(circuits, key, entry, now)
     }
   } else if (next !== policy.initial) {
     dropIdle(circuits, now, limits)
     while (circuits.entries.size >= limits.maxKeys) evictOne(circuits)
-    const created: Entry = { key, state: next, lastUsed: now, older: undefined, newer: undefined }
-    circuits.entries.set(key, created)
-    linkNewest(circuits, created)
+    circuits.entries.set(key, { state: next, lastUsed: sinceOrigin(circuits, now) })
+    circuits.newest = key
   }
   return step
 }
@@ -241,7 +258,12 @@ const applyKeyed = (
  */
 export const makeKeyed = (context: Store.StoreContext, limits: Store.MemoryLimits): Effect.Effect<LocalStore> =>
   Effect.map(
-    Ref.make<Circuits>({ entries: new Map(), oldest: undefined, newest: undefined, onDrop: context.onDrop }),
+    Ref.make<Circuits>({
+      entries: new Map(),
+      newest: undefined,
+      origin: context.clock.unsafeCurrentTimeMillis(),
+      onDrop: context.onDrop
+    }),
     (ref) => {
       return {
         apply: (key, operation, onTransition) =>
@@ -255,12 +277,12 @@ export const makeKeyed = (context: Store.StoreContext, limits: Store.MemoryLimit
             return [step as Machine.Step<Machine.Admission> | undefined, circuits]
           }),
         snapshot: Effect.map(Ref.get(ref), (circuits) =>
-          Array.from(circuits.entries.values(), (entry) => [entry.key, entry.state] as const)
+          Array.from(circuits.entries, ([key, entry]) => [key, entry.state] as const)
         ),
         size: Ref.modify(ref, (circuits) => {
           const now = context.clock.unsafeCurrentTimeMillis()
-          for (const entry of circuits.entries.values()) {
-            if (isDroppable(entry, now, limits)) remove(circuits, entry)
+          for (const [key, entry] of circuits.entries) {
+            if (isDroppable(circuits, entry, now, limits)) remove(circuits, key, entry)
           }
           return [circuits.entries.size, circuits]
         })

@@ -177,17 +177,17 @@ const decodeState = (reply: ReadonlyArray<string>, policy: Store.Policy): Store.
           reply[21] === "1"
             ? policy.trips.map((_, index) => decodeWindow(reply[22 + index] ?? ""))
             : policy.closed.windows,
-        ...backoff
+        backoff
       }
     case "Open":
-      return { _tag: "Open", generation, openedAt: parse(reply[8]!), openUntil: parse(reply[9]!), ...backoff }
+      return { _tag: "Open", generation, openedAt: parse(reply[8]!), openUntil: parse(reply[9]!), backoff }
     case "HalfOpen":
       return {
         _tag: "HalfOpen",
         generation,
         trialRunning: reply[10] === "1",
         trialSuccesses: parse(reply[11]!),
-        ...backoff
+        backoff
       }
     case "Isolated":
       return { _tag: "Isolated", generation, since: parse(reply[12]!) }

@@ -274,10 +274,7 @@ const makeStore = (
       generation: -1,
       openedAt: now,
       openUntil: now + unavailableRetryAfterMillis,
-      openings: 0,
-      openSince: 0,
-      lastOpenMillis: 0,
-      closedAt: Number.NEGATIVE_INFINITY
+      backoff: { openings: 0, openSince: 0, lastOpenMillis: 0, closedAt: Number.NEGATIVE_INFINITY }
     })
 
     const viaFallback = (
