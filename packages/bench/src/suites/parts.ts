@@ -4,7 +4,9 @@
  * directly in a plain loop, as the breaker's telemetry does.
  */
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricLabel from "effect/MetricLabel"
@@ -32,6 +34,24 @@ export const run = async (config: Config): Promise<Section> => {
     Clock.currentTimeMillis,
     Ref.modify(ref, (count) => [count, count + 1] as const)
   )
+  const modify = Ref.modify(ref, (count) => [count, count + 1] as const)
+  const clock = Effect.runSync(Effect.clock)
+  const withSpanLookup = Effect.withFiberRuntime<number>((fiber) => {
+    const span = Context.getOption(fiber.currentContext, Tracer.ParentSpan)
+    return span._tag === "Some" ? sync : succeed
+  })
+  // The shape of a closed, succeeding call through the in-memory store, with none of the breaker's own work: a step
+  // to admit, a span lookup, the handler pair around the call, and a step to record.
+  const skeleton = () =>
+    Effect.flatMap(modify, (admitted) =>
+      Effect.withFiberRuntime<number>((fiber) => {
+        Context.getOption(fiber.currentContext, Tracer.ParentSpan)
+        return Effect.matchCauseEffect(succeed, {
+          onFailure: (cause) => Effect.flatMap(modify, () => Exit.failCause(cause)),
+          onSuccess: (value) => Effect.flatMap(modify, () => Exit.succeed(value + admitted))
+        })
+      })
+    )
   const annotate = Effect.annotateCurrentSpan({ "bench.name": "bench", "bench.state": "Closed" })
   const parentSpan = Effect.serviceOption(Tracer.ParentSpan)
 
@@ -69,6 +89,34 @@ export const run = async (config: Config): Promise<Section> => {
       task: () => runPromise(repeat(calls, () => modifyWithClock))
     },
     {
+      id: "parts.modify",
+      name: "Ref.modify",
+      task: () => runPromise(repeat(calls, () => modify))
+    },
+    {
+      id: "parts.spanLookup",
+      name: "Effect.withFiberRuntime, finding no span in the context",
+      task: () => runPromise(repeat(calls, () => withSpanLookup))
+    },
+    {
+      id: "parts.matchCauseEffect",
+      name: "Effect.matchCauseEffect(effect, { onFailure, onSuccess })",
+      task: () =>
+        runPromise(
+          repeat(calls, () =>
+            Effect.matchCauseEffect(succeed, {
+              onFailure: (cause) => Exit.failCause(cause),
+              onSuccess: (value) => Exit.succeed(value)
+            })
+          )
+        )
+    },
+    {
+      id: "parts.skeleton",
+      name: "the steps of a closed call, without the breaker's work",
+      task: () => runPromise(repeat(calls, skeleton))
+    },
+    {
       id: "parts.uninterruptibleMask",
       name: "Effect.uninterruptibleMask((restore) => restore(effect))",
       task: () => runPromise(repeat(calls, () => Effect.uninterruptibleMask((restore) => restore(succeed))))
@@ -92,6 +140,11 @@ export const run = async (config: Config): Promise<Section> => {
 
   // These run in a plain loop, so they have no ratio to an Effect step.
   const inPlainLoop: Array<RowTask> = [
+    {
+      id: "parts.clockRead",
+      name: "Clock read: unsafeCurrentTimeMillis of the default Clock",
+      task: () => repeatSync(calls, () => clock.unsafeCurrentTimeMillis())
+    },
     {
       id: "parts.taggedCounter",
       name: "counter with two Metric.tagged labels: unsafeUpdate",
