@@ -48,6 +48,8 @@ const formatRatio = (row: Row, rows: ReadonlyMap<string, Row>, baselineIds: Read
   if (row.baseline === undefined) return baselineIds.has(row.id) ? "baseline" : ""
   const ratio = ratioOf(row, rows)
   if (ratio === undefined) return "n/a"
+  // Two significant digits at least, so that a ratio far below 1 does not print as 0.00x.
+  if (ratio < 0.1) return `${ratio.toPrecision(2)}x`
   return `${ratio.toFixed(ratio < 10 ? 2 : 1)}x`
 }
 

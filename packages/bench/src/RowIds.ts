@@ -4,6 +4,7 @@
 
 export const bareSync = "effect3.bare.sync"
 export const protectSync = "effect3.protect.sync"
+export const closedSteps = "effect3.steps.closed"
 export const bareAsync = "effect3.bare.async"
 export const protectAsync = "effect3.protect.async"
 export const barePromise = "promise.bare"
@@ -17,6 +18,7 @@ export const effect4Async = "effect4.breaker.async"
 
 export const bareFail = "effect3.bare.fail"
 export const protectRejected = "effect3.protect.rejected"
+export const rejectionSteps = "effect3.steps.rejection"
 export const bareRejectedPromise = "promise.bare.rejected"
 export const cockatielRejected = "cockatiel.rejected"
 export const opossumRejected = "opossum.rejected"

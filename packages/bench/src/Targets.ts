@@ -16,6 +16,10 @@ const ns = (row: Row): string => `${formatCount(Math.round(row.value))} ns`
 
 const times = (ratio: number): string => `${ratio.toFixed(2)}x`
 
+/** Names the cost of the Effect steps alone, when that row was measured, as the floor under a target's row. */
+const floor = (steps: Row | undefined, bare: Row): string =>
+  steps === undefined ? "" : `; its Effect steps alone cost ${ns(steps)}, ${times(steps.value / bare.value)}`
+
 const notMeasured = (target: string): TargetResult => ({
   target,
   met: undefined,
@@ -32,7 +36,9 @@ const syncOverhead = (rows: ReadonlyMap<string, Row>): TargetResult => {
   return {
     target,
     met: ratio <= 1.5,
-    detail: `protect(Effect.succeed) ${ns(protect)} per call is ${times(ratio)} the bare step's ${ns(bare)} (limit 1.50x)`
+    detail:
+      `protect(Effect.succeed) ${ns(protect)} per call is ${times(ratio)} the bare step's ${ns(bare)} (limit 1.50x)` +
+      floor(rows.get(RowIds.closedSteps), bare)
   }
 }
 
@@ -68,7 +74,9 @@ const rejection = (rows: ReadonlyMap<string, Row>): TargetResult => {
   return {
     target,
     met: ratio <= 2,
-    detail: `a rejection costs ${ns(rejected)}, ${times(ratio)} the bare Effect.fail's ${ns(bare)} (limit 2.00x)`
+    detail:
+      `a rejection costs ${ns(rejected)}, ${times(ratio)} the bare Effect.fail's ${ns(bare)} (limit 2.00x)` +
+      floor(rows.get(RowIds.rejectionSteps), bare)
   }
 }
 

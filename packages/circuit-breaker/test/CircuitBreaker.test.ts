@@ -85,6 +85,31 @@ describe("Open", () => {
     })
   )
 
+  it.scoped("each rejection has its own cooldown", () =>
+    Effect.gen(function* () {
+      const breaker = yield* makeBreaker()
+      yield* failTimes(breaker, 3)
+      const retryAfter = Effect.map(Effect.flip(breaker.protect(Effect.void)), (rejection) =>
+        CircuitBreaker.isCircuitBreakerOpen(rejection) ? Duration.toMillis(rejection.retryAfter) : -1
+      )
+
+      // Rejections within one millisecond may share one error; a later one must not reuse it.
+      const first = yield* retryAfter
+      const sameTime = yield* retryAfter
+      yield* TestClock.adjust("10 seconds")
+      const later = yield* retryAfter
+      yield* breaker.isolate
+      const isolated = yield* Effect.flip(breaker.protect(Effect.void))
+
+      expect(first).toBe(30_000)
+      expect(sameTime).toBe(30_000)
+      expect(later).toBe(20_000)
+      assert.isTrue(CircuitBreaker.isCircuitBreakerOpen(isolated))
+      if (!CircuitBreaker.isCircuitBreakerOpen(isolated)) return
+      expect(isolated.state).toBe("Isolated")
+    })
+  )
+
   it.scoped("late failures change nothing", () =>
     Effect.gen(function* () {
       const breaker = yield* makeBreaker()

@@ -10,6 +10,7 @@ import { repeat, repeat4, repeatAsync, resolvedWork, runPromise } from "../Loops
 import { type TimedTask, timePerCall } from "../Measure.js"
 import type { Row, Section } from "../Report.js"
 import * as RowIds from "../RowIds.js"
+import * as Steps from "../Steps.js"
 
 export const title = "Closed breaker, every call succeeds (ns per call)"
 
@@ -40,6 +41,13 @@ export const run = async (config: Config): Promise<Section> => {
       unit: "ns/call",
       baseline: RowIds.bareSync,
       task: () => runPromise(repeat(calls, () => breaker.value.protect(succeed)))
+    },
+    {
+      id: RowIds.closedSteps,
+      name: "Effect 3 loop: the Effect steps of protect alone, no breaker",
+      unit: "ns/call",
+      baseline: RowIds.bareSync,
+      task: () => runPromise(repeat(calls, () => Steps.closedCall(succeed)))
     },
     {
       id: RowIds.bareAsync,

@@ -40,18 +40,6 @@ export const run = async (config: Config): Promise<Section> => {
     const span = Context.getOption(fiber.currentContext, Tracer.ParentSpan)
     return span._tag === "Some" ? sync : succeed
   })
-  // The shape of a closed, succeeding call through the in-memory store, with none of the breaker's own work: a step
-  // to admit, a span lookup, the handler pair around the call, and a step to record.
-  const skeleton = () =>
-    Effect.flatMap(modify, (admitted) =>
-      Effect.withFiberRuntime<number>((fiber) => {
-        Context.getOption(fiber.currentContext, Tracer.ParentSpan)
-        return Effect.matchCauseEffect(succeed, {
-          onFailure: (cause) => Effect.flatMap(modify, () => Exit.failCause(cause)),
-          onSuccess: (value) => Effect.flatMap(modify, () => Exit.succeed(value + admitted))
-        })
-      })
-    )
   const annotate = Effect.annotateCurrentSpan({ "bench.name": "bench", "bench.state": "Closed" })
   const parentSpan = Effect.serviceOption(Tracer.ParentSpan)
 
@@ -110,11 +98,6 @@ export const run = async (config: Config): Promise<Section> => {
             })
           )
         )
-    },
-    {
-      id: "parts.skeleton",
-      name: "the steps of a closed call, without the breaker's work",
-      task: () => runPromise(repeat(calls, skeleton))
     },
     {
       id: "parts.uninterruptibleMask",

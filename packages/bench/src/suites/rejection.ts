@@ -21,6 +21,7 @@ import { benchError, rejectedWork, repeat, repeat4, repeatAsyncRejected, resolve
 import { type TimedTask, timePerCall } from "../Measure.js"
 import type { Row, Section } from "../Report.js"
 import * as RowIds from "../RowIds.js"
+import * as Steps from "../Steps.js"
 
 export const title = "Rejections (ns per call)"
 
@@ -70,6 +71,13 @@ const openRows = async (config: Config): Promise<ReadonlyArray<Row>> => {
         unit: "ns/call",
         baseline: RowIds.bareFail,
         task: () => runPromise(repeat(calls, () => Effect.exit(breaker.value.protect(succeed))))
+      },
+      {
+        id: RowIds.rejectionSteps,
+        name: "Effect 3 loop: the Effect steps of a rejection alone, caught",
+        unit: "ns/call",
+        baseline: RowIds.bareFail,
+        task: () => runPromise(repeat(calls, () => Effect.exit(Steps.rejection(benchError))))
       },
       {
         id: RowIds.bareRejectedPromise,

@@ -55,7 +55,19 @@ export interface Shared {
   /** Whether calls are timed: for the duration metric, or for a slow-call policy, which judges by the duration. */
   readonly timesCalls: boolean
   /** The last rejection built, reused for the next identical one; see `rejectionFor`. */
-  lastRejection: Api.CircuitBreakerOpen | undefined
+  lastRejection: Rejection | undefined
+}
+
+/**
+ * A rejection ready to return: the error, its remaining cooldown in milliseconds to compare cheaply, and the failed
+ * `Exit` that carries it.
+ *
+ * @internal
+ */
+export interface Rejection {
+  readonly error: Api.CircuitBreakerOpen
+  readonly retryAfterMillis: number
+  readonly exit: Exit.Exit<never, Api.CircuitBreakerOpen>
 }
 
 const windowTotals = (state: Machine.Closed, policy: Machine.Policy, now: number): Array<Api.WindowTotals> => {
@@ -285,18 +297,18 @@ const rejectionFor = (
   shared: Shared,
   circuit: Circuit,
   admission: Extract<Machine.Admission, { admitted: false }>
-): Api.CircuitBreakerOpen => {
+): Rejection => {
   const last = shared.lastRejection
   if (
     last !== undefined &&
-    last.key === circuit.key &&
-    last.state === admission.state &&
-    Duration.toMillis(last.retryAfter) === admission.retryAfterMillis
+    last.error.key === circuit.key &&
+    last.error.state === admission.state &&
+    last.retryAfterMillis === admission.retryAfterMillis
   ) {
     return last
   }
 
-  const rejection = withoutStackTrace(
+  const error = withoutStackTrace(
     () =>
       new CircuitBreakerOpen({
         name: shared.options.name,
@@ -305,6 +317,7 @@ const rejectionFor = (
         retryAfter: Duration.millis(admission.retryAfterMillis)
       })
   )
+  const rejection: Rejection = { error, retryAfterMillis: admission.retryAfterMillis, exit: Exit.fail(error) }
   shared.lastRejection = rejection
   return rejection
 }
@@ -316,8 +329,8 @@ const reject = (
 ): Effect.Effect<never, Api.CircuitBreakerOpen> => {
   const rejection = rejectionFor(shared, circuit, admission)
   return Effect.withFiberRuntime((fiber) => {
-    Telemetry.recordRejection(shared.telemetry, circuit.key, rejection, fiber, shared.clock)
-    return Exit.fail(rejection)
+    Telemetry.recordRejection(shared.telemetry, circuit.key, rejection.error, fiber, shared.clock)
+    return rejection.exit
   })
 }
 
