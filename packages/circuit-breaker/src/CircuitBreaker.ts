@@ -647,7 +647,7 @@ export interface Transition {
  *
  * const withFallback = CircuitBreaker.protect(fetchQuote).pipe(
  *   Effect.catchTag("CircuitBreakerOpen", (rejection) =>
- *     Effect.logWarning(`${rejection.name} is ${rejection.state}; retry in ${Duration.format(rejection.retryAfter)}`).pipe(
+ *     Effect.logWarning(`${rejection.breakerName} is ${rejection.state}; retry in ${Duration.format(rejection.retryAfter)}`).pipe(
  *       Effect.as(0)
  *     )
  *   )
@@ -658,8 +658,11 @@ export interface Transition {
  * @category errors
  */
 export class CircuitBreakerOpen extends Data.TaggedError("CircuitBreakerOpen")<{
-  /** The name of the breaker that rejected the call. */
-  readonly name: string
+  /**
+   * The name of the breaker that rejected the call. Not `name`, which an `Error` keeps for its kind: printed errors
+   * start with it.
+   */
+  readonly breakerName: string
   /** The key of the circuit that rejected the call, for keyed breakers; absent for a single breaker. */
   readonly key?: string
   /**
@@ -675,7 +678,9 @@ export class CircuitBreakerOpen extends Data.TaggedError("CircuitBreakerOpen")<{
    */
   override get message(): string {
     const subject =
-      this.key === undefined ? `Circuit breaker "${this.name}"` : `Circuit breaker "${this.name}" for ${this.key}`
+      this.key === undefined
+        ? `Circuit breaker "${this.breakerName}"`
+        : `Circuit breaker "${this.breakerName}" for ${this.key}`
     if (this.state === "Open") {
       return `${subject} is open; retry after ${Duration.format(this.retryAfter)}`
     }
@@ -708,7 +713,7 @@ export class CircuitBreakerOpen extends Data.TaggedError("CircuitBreakerOpen")<{
  */
 export class CircuitBreakerTimeout extends Data.TaggedError("CircuitBreakerTimeout")<{
   /** The name of the breaker whose timeout ended the call. */
-  readonly name: string
+  readonly breakerName: string
   /** The key of the circuit, for keyed breakers; absent for a single breaker. */
   readonly key?: string
   /** The timeout that the call exceeded. */
@@ -722,7 +727,9 @@ export class CircuitBreakerTimeout extends Data.TaggedError("CircuitBreakerTimeo
   override get message(): string {
     const kind = this.trial ? "Trial call" : "Call"
     const subject =
-      this.key === undefined ? `circuit breaker "${this.name}"` : `circuit breaker "${this.name}" for ${this.key}`
+      this.key === undefined
+        ? `circuit breaker "${this.breakerName}"`
+        : `circuit breaker "${this.breakerName}" for ${this.key}`
     return `${kind} through ${subject} timed out after ${Duration.format(this.timeout)}`
   }
 }

@@ -310,7 +310,7 @@ export const rejectionOf: (error: unknown) => Option.Option<CircuitBreaker.Circu
  *
  * const error = HttpCircuitBreaker.toRequestError(
  *   HttpClientRequest.get("http://127.0.0.1:8080/"),
- *   new CircuitBreaker.CircuitBreakerOpen({ name: "http", state: "Open", retryAfter: Duration.seconds(5) })
+ *   new CircuitBreaker.CircuitBreakerOpen({ breakerName: "http", state: "Open", retryAfter: Duration.seconds(5) })
  * )
  * ```
  *

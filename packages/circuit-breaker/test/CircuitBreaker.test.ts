@@ -78,10 +78,22 @@ describe("Open", () => {
       expect(rejection._tag).toBe("CircuitBreakerOpen")
       assert.isTrue(CircuitBreaker.isCircuitBreakerOpen(rejection))
       if (!CircuitBreaker.isCircuitBreakerOpen(rejection)) return
-      expect(rejection.name).toBe("upstream")
+      expect(rejection.breakerName).toBe("upstream")
       expect(rejection.state).toBe("Open")
       expect(Duration.toMillis(rejection.retryAfter)).toBe(20_000)
       expect(rejection.message).toBe('Circuit breaker "upstream" is open; retry after 20s')
+    })
+  )
+
+  it.scoped("printed rejection names its kind", () =>
+    Effect.gen(function* () {
+      const breaker = yield* makeBreaker()
+      yield* failTimes(breaker, 3)
+
+      const rejection = yield* Effect.flip(breaker.protect(Effect.void))
+
+      expect(String(rejection)).toBe('CircuitBreakerOpen: Circuit breaker "upstream" is open; retry after 30s')
+      expect(Cause.pretty(Cause.fail(rejection))).toContain("CircuitBreakerOpen: ")
     })
   )
 
@@ -629,7 +641,7 @@ describe("service accessors", () => {
         return yield* Effect.flip(CircuitBreaker.protect(Effect.void))
       }).pipe(Effect.provide(CircuitBreaker.layer({ failureThreshold: 1, cooldown: "1 minute" })))
 
-      expect(rejection.name).toBe("default")
+      expect(rejection.breakerName).toBe("default")
     })
   )
 })

@@ -434,7 +434,11 @@ describe("HTTP layer", () => {
   )
 
   it("rejectionOf finds nested rejections", () => {
-    const rejection = new CircuitBreaker.CircuitBreakerOpen({ name: "http", state: "Open", retryAfter: Duration.zero })
+    const rejection = new CircuitBreaker.CircuitBreakerOpen({
+      breakerName: "http",
+      state: "Open",
+      retryAfter: Duration.zero
+    })
     const wrapped = HttpCircuitBreaker.toRequestError(HttpClientRequest.get("http://127.0.0.1/"), rejection)
     const outer = { _tag: "AiError", cause: wrapped }
 

@@ -49,7 +49,7 @@ describe("keyed", () => {
       assert.isTrue(CircuitBreaker.isCircuitBreakerOpen(rejection))
       if (!CircuitBreaker.isCircuitBreakerOpen(rejection)) return
       expect(rejection.key).toBe("tenant-7")
-      expect(rejection.name).toBe("origins")
+      expect(rejection.breakerName).toBe("origins")
       expect(Duration.toMillis(rejection.retryAfter)).toBe(30_000)
     })
   )

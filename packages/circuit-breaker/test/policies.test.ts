@@ -235,6 +235,7 @@ describe("timeouts", () => {
       if (error._tag === "CircuitBreakerTimeout") {
         expect(Duration.toMillis(error.timeout)).toBe(5_000)
         expect(error.trial).toBe(false)
+        expect(String(error)).toMatch(/^CircuitBreakerTimeout: Call through circuit breaker ".+" timed out after 5s$/)
       }
       expect(interrupted).toBe(true)
       expect(yield* breaker.state).toEqual({ _tag: "Closed", consecutiveFailures: 1 })

@@ -311,7 +311,7 @@ const rejectionFor = (
   const error = withoutStackTrace(
     () =>
       new CircuitBreakerOpen({
-        name: shared.options.name,
+        breakerName: shared.options.name,
         ...(circuit.key === undefined ? {} : { key: circuit.key }),
         state: admission.state,
         retryAfter: Duration.millis(admission.retryAfterMillis)
@@ -391,7 +391,7 @@ const withTimeout = <A, E, R>(
     duration: timeout,
     onTimeout: () =>
       new CircuitBreakerTimeout({
-        name: shared.options.name,
+        breakerName: shared.options.name,
         ...(circuit.key === undefined ? {} : { key: circuit.key }),
         timeout,
         trial
