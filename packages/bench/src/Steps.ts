@@ -5,32 +5,35 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Ref from "effect/Ref"
 import * as Tracer from "effect/Tracer"
 
 const counter = Effect.runSync(Ref.make(0))
 const step = Ref.modify(counter, (count) => [count, count + 1] as const)
 
+/** Looks for a span in the context of the running fiber, as the breaker does, without an Effect step. */
+const findSpan = (): void => {
+  const fiber = Fiber.getCurrentFiber()
+  if (fiber._tag === "Some") Context.getOption(fiber.value.currentContext, Tracer.ParentSpan)
+}
+
 /**
- * A closed, succeeding call: one `Ref.modify` to admit, a span lookup in the fiber's context, the handler pair around
- * the call, and one `Ref.modify` to record its outcome.
+ * A closed, succeeding call: one `Ref.modify` to admit, a span lookup, the handler pair around the call, and one
+ * `Ref.modify` to record its outcome.
  */
 export const closedCall = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-  Effect.flatMap(step, () =>
-    Effect.withFiberRuntime<A, E>((fiber) => {
-      Context.getOption(fiber.currentContext, Tracer.ParentSpan)
-      return Effect.matchCauseEffect(effect, {
-        onFailure: (cause) => Effect.flatMap(step, () => Exit.failCause(cause)),
-        onSuccess: (value) => Effect.flatMap(step, () => Exit.succeed(value))
-      })
+  Effect.flatMap(step, () => {
+    findSpan()
+    return Effect.matchCauseEffect(effect, {
+      onFailure: (cause) => Effect.flatMap(step, () => Exit.failCause(cause)),
+      onSuccess: (value) => Effect.flatMap(step, () => Exit.succeed(value))
     })
-  )
+  })
 
-/** A rejection: one `Ref.modify` to admit, and a span lookup in the fiber's context that ends with the failure. */
+/** A rejection: one `Ref.modify` to admit, then a span lookup and the failure. */
 export const rejection = <E>(error: E): Effect.Effect<never, E> =>
-  Effect.flatMap(step, () =>
-    Effect.withFiberRuntime<never, E>((fiber) => {
-      Context.getOption(fiber.currentContext, Tracer.ParentSpan)
-      return Exit.fail(error)
-    })
-  )
+  Effect.flatMap(step, () => {
+    findSpan()
+    return Exit.fail(error)
+  })

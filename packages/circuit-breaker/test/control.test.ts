@@ -361,6 +361,21 @@ describe("spans", () => {
     })
   )
 
+  it.scoped("trial span carries HalfOpen", () =>
+    Effect.gen(function* () {
+      // A trial is admitted under the mask, a path apart from the one of Closed calls.
+      const breaker = yield* CircuitBreaker.make({ name: "traced", failureThreshold: 1, cooldown })
+      yield* failTimes(breaker, 1)
+      yield* TestClock.adjust(cooldown)
+
+      const span = yield* breaker.protect(Effect.currentSpan).pipe(Effect.withSpan("trial call"))
+
+      const attributes = (span as Tracer.Span & { attributes: Map<string, unknown> }).attributes
+      expect(attributes.get("circuit_breaker.name")).toBe("traced")
+      expect(attributes.get("circuit_breaker.state")).toBe("HalfOpen")
+    })
+  )
+
   it.scoped("rejection is a span event", () =>
     Effect.gen(function* () {
       const breaker = yield* CircuitBreaker.make({ name: "traced", failureThreshold: 1, cooldown })

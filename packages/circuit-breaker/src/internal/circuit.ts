@@ -322,16 +322,15 @@ const rejectionFor = (
   return rejection
 }
 
+// Called from the continuation of admission, so while the calling fiber runs: telemetry finds its span there.
 const reject = (
   shared: Shared,
   circuit: Circuit,
   admission: Extract<Machine.Admission, { admitted: false }>
 ): Effect.Effect<never, Api.CircuitBreakerOpen> => {
   const rejection = rejectionFor(shared, circuit, admission)
-  return Effect.withFiberRuntime((fiber) => {
-    Telemetry.recordRejection(shared.telemetry, circuit.key, rejection.error, fiber, shared.clock)
-    return rejection.exit
-  })
+  Telemetry.recordRejection(shared.telemetry, circuit.key, rejection.error, shared.clock)
+  return rejection.exit
 }
 
 /**
@@ -403,7 +402,8 @@ const unmasked = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, 
 
 /**
  * Runs an admitted call and records its outcome. `restore` makes the call interruptible when admission ran under a
- * mask, and is the identity otherwise.
+ * mask, and is the identity otherwise. Called from the continuation of admission, so while the calling fiber runs:
+ * the clock is read and the span found at admission, not when the effect was built.
  */
 const runAdmitted = <A, E, R>(
   shared: Shared,
@@ -412,18 +412,17 @@ const runAdmitted = <A, E, R>(
   step: Machine.Step<Machine.Admission>,
   admission: Extract<Machine.Admission, { admitted: true }>,
   restore: <A1, E1, R1>(effect: Effect.Effect<A1, E1, R1>) => Effect.Effect<A1, E1, R1>
-): Effect.Effect<A, E | Api.CircuitBreakerError, R> =>
-  Effect.withFiberRuntime((fiber) => {
-    Telemetry.annotateSpan(shared.telemetry, circuit.key, step.state._tag, fiber)
-    const startedAt = shared.timesCalls ? shared.clock.unsafeCurrentTimeMillis() : 0
-    const generation = admission.generation
-    // One handler pair for success and failure: `Effect.onExit` would add a second mask.
-    const run = Effect.matchCauseEffect(restore(withTimeout(shared, circuit, effect, admission.trial)), {
-      onFailure: (cause) => record(shared, circuit, generation, startedAt, Exit.failCause(cause)),
-      onSuccess: (value) => record(shared, circuit, generation, startedAt, Exit.succeed(value))
-    })
-    return step.transition === undefined ? run : Effect.zipRight(afterTransition(shared, circuit, step), run)
+): Effect.Effect<A, E | Api.CircuitBreakerError, R> => {
+  Telemetry.annotateSpan(shared.telemetry, circuit.key, step.state._tag)
+  const startedAt = shared.timesCalls ? shared.clock.unsafeCurrentTimeMillis() : 0
+  const generation = admission.generation
+  // One handler pair for success and failure: `Effect.onExit` would add a second mask.
+  const run = Effect.matchCauseEffect(restore(withTimeout(shared, circuit, effect, admission.trial)), {
+    onFailure: (cause) => record(shared, circuit, generation, startedAt, Exit.failCause(cause)),
+    onSuccess: (value) => record(shared, circuit, generation, startedAt, Exit.succeed(value))
   })
+  return step.transition === undefined ? run : Effect.zipRight(afterTransition(shared, circuit, step), run)
+}
 
 /**
  * Admits under a mask, so that an interruption can never land between taking a trial slot and installing the

@@ -1,7 +1,7 @@
 import type * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
-import type * as Fiber from "effect/Fiber"
+import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricLabel from "effect/MetricLabel"
@@ -142,7 +142,8 @@ const retryAfterMillis = (rejection: Api.CircuitBreakerOpen): number =>
   Duration.isFinite(rejection.retryAfter) ? Duration.toMillis(rejection.retryAfter) : -1
 
 /**
- * Counts a rejected call and adds the rejection to the fiber's current span as an event, when there is a span.
+ * Counts a rejected call and adds the rejection to the running fiber's current span as an event, when there is one.
+ * Called while that fiber runs.
  *
  * @internal
  */
@@ -150,11 +151,10 @@ export const recordRejection = (
   telemetry: Telemetry,
   key: string | undefined,
   rejection: Api.CircuitBreakerOpen,
-  fiber: Fiber.RuntimeFiber<unknown, unknown>,
   clock: Clock.Clock
 ): void => {
   callsMetric.unsafeUpdate(1, withKey(telemetry, telemetry.callLabels.rejected, key))
-  const span = currentSpan(fiber)
+  const span = currentSpan()
   if (span === undefined) return
   span.event("circuit_breaker.rejected", clock.unsafeCurrentTimeNanos(), {
     "circuit_breaker.name": telemetry.name,
@@ -165,11 +165,14 @@ export const recordRejection = (
 }
 
 /**
- * The fiber's current span, read from its context: `Effect.currentSpan` would fail with an exception, and capture a
- * stack trace, when there is none.
+ * The current span of the fiber that is running, read from its context. `Fiber.getCurrentFiber` finds that fiber
+ * without an Effect step of its own, which costs as much as the rest of a rejection. `Effect.currentSpan` would fail
+ * with an exception, and capture a stack trace, when there is no span.
  */
-const currentSpan = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Tracer.Span | undefined => {
-  const span = Context.getOption(fiber.currentContext, Tracer.ParentSpan)
+const currentSpan = (): Tracer.Span | undefined => {
+  const fiber = Fiber.getCurrentFiber()
+  if (fiber._tag === "None") return undefined
+  const span = Context.getOption(fiber.value.currentContext, Tracer.ParentSpan)
   return span._tag === "Some" && span.value._tag === "Span" ? span.value : undefined
 }
 
@@ -205,17 +208,13 @@ export const recordDrop = (telemetry: Telemetry, state: Machine.StateTag): void 
 }
 
 /**
- * Adds the breaker's name and the state that admitted the call to the fiber's current span, when there is one.
+ * Adds the breaker's name and the state that admitted the call to the running fiber's current span, when there is
+ * one. Called while that fiber runs.
  *
  * @internal
  */
-export const annotateSpan = (
-  telemetry: Telemetry,
-  key: string | undefined,
-  state: Machine.StateTag,
-  fiber: Fiber.RuntimeFiber<unknown, unknown>
-): void => {
-  const span = currentSpan(fiber)
+export const annotateSpan = (telemetry: Telemetry, key: string | undefined, state: Machine.StateTag): void => {
+  const span = currentSpan()
   if (span === undefined) return
   const attributes = telemetry.nameAttributes[state]
   for (const name in attributes) span.attribute(name, attributes[name])
