@@ -1,5 +1,5 @@
 import { Store } from "@effect-resilience/circuit-breaker"
-import { StoreSuite } from "@effect-resilience/loopback"
+import * as StoreSuite from "./StoreSuite.js"
 
 let count = 0
 

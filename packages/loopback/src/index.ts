@@ -7,8 +7,3 @@ export * as Loopback from "./Loopback.js"
  * @since 0.1.0
  */
 export * as RedisServer from "./RedisServer.js"
-
-/**
- * @since 0.1.0
- */
-export * as StoreSuite from "./StoreSuite.js"

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll } from "@effect/vitest"
-import { StoreSuite } from "@effect-resilience/loopback"
 import { RedisStore } from "@effect-resilience/redis"
 import { Effect, Layer } from "effect"
+// The suite lives with the in-memory store, the reference every other store is held to.
+import * as StoreSuite from "../../circuit-breaker/test/StoreSuite.js"
 import { uniqueName, useRedisServer } from "./utils.js"
 
 const redis = useRedisServer({ beforeAll, afterAll })

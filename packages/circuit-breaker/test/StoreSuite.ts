@@ -1,6 +1,8 @@
 /**
  * The tests every circuit store must pass, run against the store a layer provides. Each store's own test file calls
- * {@link run} once, so that the in-memory store and any shared store are held to the same rules.
+ * {@link run} once, so that the in-memory store and any shared store are held to the same rules. It lives beside the
+ * in-memory store's tests, and the Redis store's tests import it by path, so that no package depends on another in a
+ * cycle.
  *
  * @since 0.1.0
  */
@@ -25,14 +27,6 @@ const failTimes = (breaker: CircuitBreaker.CircuitBreaker, count: number) =>
 /**
  * Options for {@link run}: a fresh breaker name per test keeps tests apart on a store shared between tests.
  *
- * @example
- * ```ts
- * import type { StoreSuite } from "@effect-resilience/loopback"
- *
- * let count = 0
- * const options: StoreSuite.SuiteOptions = { uniqueName: () => `store-test-${++count}` }
- * ```
- *
  * @since 0.1.0
  * @category models
  */
@@ -43,15 +37,6 @@ export interface SuiteOptions {
 
 /**
  * Defines the shared store tests under `describe(title)`, each made with a store from `layer`.
- *
- * @example
- * ```ts
- * import { StoreSuite } from "@effect-resilience/loopback"
- * import { Store } from "@effect-resilience/circuit-breaker"
- *
- * let count = 0
- * StoreSuite.run("memory store", Store.layerMemory, { uniqueName: () => `suite-${++count}` })
- * ```
  *
  * @since 0.1.0
  * @category suites
