@@ -1,6 +1,20 @@
 import { assert, describe, expect, it } from "@effect/vitest"
 import { CircuitBreaker } from "@effect-resilience/circuit-breaker"
-import { Cause, Deferred, Duration, Effect, Exit, Fiber, Logger, LogLevel, Ref, Scope, TestClock } from "effect"
+import {
+  Cause,
+  type Clock,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  FiberId,
+  Logger,
+  LogLevel,
+  Ref,
+  Scope,
+  TestClock
+} from "effect"
 import { captureLogs, collectTransitions, failTimes, settle, stateTag } from "./utils.js"
 
 const cooldown = Duration.seconds(30)
@@ -432,6 +446,41 @@ describe("outcomes", () => {
       yield* Fiber.interrupt(call)
 
       expect(yield* breaker.state).toEqual({ _tag: "Closed", consecutiveFailures: 2 })
+    })
+  )
+
+  it.scoped("opening survives an interruption", () =>
+    Effect.gen(function* () {
+      // The breaker's clock interrupts the calling fiber on the read inside the step that records the failure, the
+      // last moment before the opening is logged and its cooldown scheduled.
+      const testClock = yield* Effect.clock
+      let onRead: (() => void) | undefined
+      const clock: Clock.Clock = Object.assign(Object.create(Object.getPrototypeOf(testClock)), testClock, {
+        unsafeCurrentTimeMillis: () => {
+          const hook = onRead
+          onRead = undefined
+          hook?.()
+          return testClock.unsafeCurrentTimeMillis()
+        }
+      })
+      const logs = yield* captureLogs
+      const breaker = yield* makeBreaker({ failureThreshold: 1 }).pipe(Effect.withClock(clock))
+      const transitions = yield* collectTransitions(breaker)
+      const failing = Effect.withFiberRuntime<never, string>((fiber) => {
+        onRead = () => fiber.unsafeInterruptAsFork(FiberId.none)
+        return Effect.fail("upstream failed")
+      })
+
+      const call = yield* Effect.fork(breaker.protect(failing).pipe(Effect.provide(logs.layer)))
+      const exit = yield* Fiber.await(call)
+      yield* TestClock.adjust(cooldown)
+
+      expect(Exit.isInterrupted(exit)).toBe(true)
+      // The cooldown ended on its timer, with no call and no read of the state.
+      expect(yield* transitions.read).toEqual(["Closed->Open", "Open->HalfOpen"])
+      expect((yield* logs.read).map((log) => log.message)).toContain(
+        "Circuit breaker opened after 1 consecutive failures; rejecting calls for 30s"
+      )
     })
   )
 

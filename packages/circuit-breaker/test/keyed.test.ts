@@ -187,20 +187,55 @@ describe("keyed memory", () => {
 
   it.scoped("idleness spans the time rebase", () =>
     Effect.gen(function* () {
-      // Times of use are kept relative to an origin that moves every 12 days or so; an idle time longer than that
-      // must still be measured in full on both sides of the move.
-      const breakers = yield* makeKeyed({ idleTimeToLive: "20 days" })
+      // With an idle time to live of 15 minutes, times of use are kept in milliseconds from an origin that moves once
+      // the clock is 2^30 ms (12 days 10:15:41.824) away from it. "before" is used just ahead of the move and is still
+      // stored when it happens, so its time must move with the origin.
+      const breakers = yield* makeKeyed({ idleTimeToLive: "15 minutes" })
       yield* failKey(breakers, "old", 1)
-      yield* TestClock.adjust("13 days")
-      yield* failKey(breakers, "recent", 1)
+      yield* TestClock.adjust(Duration.sum(Duration.days(12), Duration.minutes(610)))
+      yield* failKey(breakers, "before", 1)
+      yield* TestClock.adjust("10 minutes")
+      yield* failKey(breakers, "after", 1)
 
-      yield* TestClock.adjust("7 days")
+      yield* TestClock.adjust("8 minutes")
+      expect(yield* breakers.size).toBe(1)
+      expect(yield* breakers.state("after")).toEqual({ _tag: "Closed", consecutiveFailures: 1 })
+      yield* TestClock.adjust("8 minutes")
+      expect(yield* breakers.size).toBe(0)
+    })
+  )
+
+  it.scoped("clock set back far", () =>
+    Effect.gen(function* () {
+      const breakers = yield* makeKeyed({ idleTimeToLive: "10 minutes" })
+      yield* TestClock.adjust("20 days")
+      yield* failKey(breakers, "before", 1)
+      yield* TestClock.setTime(0)
+      yield* failKey(breakers, "after", 1)
+
+      yield* TestClock.adjust("11 minutes")
+
+      // A use after the clock went back counts from the new time, so it goes idle as usual.
+      expect(yield* breakers.state("after")).toEqual({ _tag: "Closed", consecutiveFailures: 0 })
+    })
+  )
+
+  it.scoped("long idle time to live", () =>
+    Effect.gen(function* () {
+      const breakers = yield* makeKeyed({ idleTimeToLive: "30 days" })
+      yield* failKey(breakers, "quiet", 1)
+      yield* failKey(breakers, "busy", 1)
+
+      for (let day = 1; day <= 29; day++) {
+        yield* TestClock.adjust("1 day")
+        yield* failKey(breakers, "busy", 1)
+      }
       expect(yield* breakers.size).toBe(2)
       yield* TestClock.adjust("1 day")
+      yield* TestClock.adjust("1 minute")
 
       expect(yield* breakers.size).toBe(1)
-      expect(yield* breakers.state("old")).toEqual({ _tag: "Closed", consecutiveFailures: 0 })
-      expect(yield* breakers.state("recent")).toEqual({ _tag: "Closed", consecutiveFailures: 1 })
+      expect(yield* breakers.state("quiet")).toEqual({ _tag: "Closed", consecutiveFailures: 0 })
     })
   )
 

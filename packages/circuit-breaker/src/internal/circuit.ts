@@ -12,7 +12,7 @@ import type * as Api from "../CircuitBreaker.js"
 import { CircuitBreakerOpen, CircuitBreakerTimeout } from "../CircuitBreaker.js"
 import type { CircuitStore } from "../Store.js"
 import type * as Machine from "./machine.js"
-import type { LocalStore } from "./memoryStore.js"
+import type { AdmitWithoutSlot } from "./memoryStore.js"
 import type { ResolvedOptions } from "./options.js"
 import type { CooldownScheduler } from "./scheduler.js"
 import * as Telemetry from "./telemetry.js"
@@ -50,8 +50,10 @@ export interface Shared {
   readonly scheduler: CooldownScheduler
   readonly telemetry: Telemetry.Telemetry
   readonly store: CircuitStore
-  /** The store again when it lives in this process and can admit without a trial slot; `undefined` otherwise. */
-  readonly local: LocalStore | undefined
+  /** The store's admission without a trial slot, when the store lives in this process; `undefined` otherwise. */
+  readonly admitWithoutSlot: AdmitWithoutSlot | undefined
+  /** Whether a success can change the state of a Closed circuit: only a policy with windows lets it. */
+  readonly successMayTransition: boolean
   /** Whether calls are timed: for the duration metric, or for a slow-call policy, which judges by the duration. */
   readonly timesCalls: boolean
   /** The last rejection built, reused for the next identical one; see `rejectionFor`. */
@@ -398,11 +400,9 @@ const withTimeout = <A, E, R>(
   })
 }
 
-const unmasked = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => effect
-
 /**
  * Runs an admitted call and records its outcome. `restore` makes the call interruptible when admission ran under a
- * mask, and is the identity otherwise. Called from the continuation of admission, so while the calling fiber runs:
+ * mask, and `undefined` otherwise. Called from the continuation of admission, so while the calling fiber runs:
  * the clock is read and the span found at admission, not when the effect was built.
  */
 const runAdmitted = <A, E, R>(
@@ -411,15 +411,26 @@ const runAdmitted = <A, E, R>(
   effect: Effect.Effect<A, E, R>,
   step: Machine.Step<Machine.Admission>,
   admission: Extract<Machine.Admission, { admitted: true }>,
-  restore: <A1, E1, R1>(effect: Effect.Effect<A1, E1, R1>) => Effect.Effect<A1, E1, R1>
+  restore: (<A1, E1, R1>(effect: Effect.Effect<A1, E1, R1>) => Effect.Effect<A1, E1, R1>) | undefined
 ): Effect.Effect<A, E | Api.CircuitBreakerError, R> => {
   Telemetry.annotateSpan(shared.telemetry, circuit.key, step.state._tag)
   const startedAt = shared.timesCalls ? shared.clock.unsafeCurrentTimeMillis() : 0
   const generation = admission.generation
+  const timed = withTimeout(shared, circuit, effect, admission.trial)
+  // Unmasked, the handlers run interruptibly, so a record that may open the circuit is made uninterruptible: the
+  // step that opens it and the one that schedules the cooldown's end must both run. A success under a policy without
+  // windows cannot open a Closed circuit, and skips that cost.
+  const settle =
+    restore === undefined
+      ? <B, F>(exit: Exit.Exit<B, F>) => {
+          const recorded = record(shared, circuit, generation, startedAt, exit)
+          return Exit.isSuccess(exit) && !shared.successMayTransition ? recorded : Effect.uninterruptible(recorded)
+        }
+      : <B, F>(exit: Exit.Exit<B, F>) => record(shared, circuit, generation, startedAt, exit)
   // One handler pair for success and failure: `Effect.onExit` would add a second mask.
-  const run = Effect.matchCauseEffect(restore(withTimeout(shared, circuit, effect, admission.trial)), {
-    onFailure: (cause) => record(shared, circuit, generation, startedAt, Exit.failCause(cause)),
-    onSuccess: (value) => record(shared, circuit, generation, startedAt, Exit.succeed(value))
+  const run = Effect.matchCauseEffect(restore === undefined ? timed : restore(timed), {
+    onFailure: (cause) => settle(Exit.failCause(cause)),
+    onSuccess: (value) => settle(Exit.succeed(value))
   })
   return step.transition === undefined ? run : Effect.zipRight(afterTransition(shared, circuit, step), run)
 }
@@ -461,17 +472,17 @@ export const protect = <A, E, R>(
   circuit: Circuit,
   effect: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | Api.CircuitBreakerError, R> => {
-  const local = shared.local
-  if (local === undefined) {
+  const admitWithoutSlot = shared.admitWithoutSlot
+  if (admitWithoutSlot === undefined) {
     return protectMasked(shared, circuit, effect)
   }
-  return Effect.flatMap(local.admitWithoutSlot(circuit.storeKey), (step) => {
+  return Effect.flatMap(admitWithoutSlot(circuit.storeKey), (step) => {
     if (step === undefined) {
       return protectMasked(shared, circuit, effect)
     }
     const admission = step.result
     return admission.admitted
-      ? runAdmitted(shared, circuit, effect, step, admission, unmasked)
+      ? runAdmitted(shared, circuit, effect, step, admission, undefined)
       : reject(shared, circuit, admission)
   })
 }

@@ -68,7 +68,6 @@ export const makeShared = (
       onDrop: (state) => Telemetry.recordDrop(metrics, state._tag)
     })
 
-    const local = MemoryStore.isLocal(store) ? store : undefined
     const shared: Circuit.Shared = {
       options,
       policy,
@@ -78,7 +77,8 @@ export const makeShared = (
       scheduler,
       telemetry: metrics,
       store,
-      local,
+      admitWithoutSlot: MemoryStore.admitWithoutSlotOf(store),
+      successMayTransition: policy.trips.some((trip) => trip._tag !== "ConsecutiveFailures"),
       timesCalls: options.durationMetric || policy.trips.some((trip) => trip._tag === "SlowCallRate"),
       lastRejection: undefined
     }

@@ -5,10 +5,7 @@ import * as Machine from "./machine.js"
 
 interface Entry {
   state: Machine.MachineState
-  /**
-   * Milliseconds from the store's origin to the last step that touched this circuit, a small integer (see
-   * `sinceOrigin`).
-   */
+  /** The last step that touched this circuit, in units from the store's origin: a small integer (see `sinceOrigin`). */
   lastUsed: number
 }
 
@@ -33,28 +30,36 @@ interface Circuits {
   newest: string | undefined
   /** Epoch milliseconds that `lastUsed` counts from. */
   origin: number
+  /** Milliseconds per unit of `lastUsed`. */
+  readonly unitMillis: number
   /** Called with the state of every circuit dropped or evicted, to keep the state gauges right. */
   readonly onDrop: (state: Machine.MachineState) => void
 }
 
 // V8 keeps an integer of up to 30 bits inside the object, and any other number as a separate 16-byte heap number, which
-// would be a tenth of an idle circuit's memory. Relative times stay in range for 12 days, and then the origin moves.
+// would be a tenth of an idle circuit's memory.
 const smallIntegerLimit = 2 ** 30
 
+// A unit of at most 1/2^20 of the idle time to live keeps the rounding of idle times below a millionth of it, while
+// 2^30 units span at least 1,024 times the idle time to live.
+const unitFor = (limits: Store.MemoryLimits): number => Math.max(1, Math.ceil(limits.idleTimeToLiveMillis / 2 ** 20))
+
+const clamp = (units: number): number => Math.min(Math.max(units, 1 - smallIntegerLimit), smallIntegerLimit - 1) | 0
+
 /**
- * Returns `now` as milliseconds since the origin, an integer below 2^30. When `now` reaches that far, the origin moves
- * up to `now` and every entry's time moves back with it, once every 12 days. A time that would fall below -2^30
- * stops there, which can only make an entry unused for longer than 12 days look more recently used.
+ * Returns `now` in units since the origin, rounded up so that idleness is never overstated, as an integer within
+ * ±2^30. When the clock has moved further from the origin, forward or back, the origin moves to `now` and every
+ * entry's time with it. An entry pushed past -2^30 units had been unused for over 1,024 times the idle time to live,
+ * so holding it at the bound changes no decision. One pushed past +2^30, by a clock set back, looks used earlier than
+ * it was, which lets it be dropped sooner than its future time of use would.
  */
 const sinceOrigin = (circuits: Circuits, now: number): number => {
-  const relative = Math.floor(now - circuits.origin)
-  // A clock set back by more than 12 days ends at the same bound.
-  if (relative < smallIntegerLimit) return Math.max(relative, -smallIntegerLimit) | 0
+  const unit = circuits.unitMillis
+  const relative = Math.ceil((now - circuits.origin) / unit)
+  if (relative > -smallIntegerLimit && relative < smallIntegerLimit) return relative | 0
 
-  circuits.origin += relative
-  for (const entry of circuits.entries.values()) {
-    entry.lastUsed = Math.max(entry.lastUsed - relative, -smallIntegerLimit) | 0
-  }
+  circuits.origin += relative * unit
+  for (const entry of circuits.entries.values()) entry.lastUsed = clamp(entry.lastUsed - relative)
   return 0
 }
 
@@ -76,7 +81,7 @@ const touch = (circuits: Circuits, key: string, entry: Entry, now: number): void
 // before its trial could run.
 const isIdle = (circuits: Circuits, entry: Entry, now: number, limits: Store.MemoryLimits): boolean => {
   const state = entry.state
-  const lastUsed = circuits.origin + entry.lastUsed
+  const lastUsed = circuits.origin + entry.lastUsed * circuits.unitMillis
   const usedUntil = state._tag === "Open" ? Math.max(lastUsed, state.openUntil) : lastUsed
   return now - usedUntil > limits.idleTimeToLiveMillis
 }
@@ -141,17 +146,29 @@ const evictOne = (circuits: Circuits): void => {
 }
 
 /**
- * A store whose state lives in this process, so that it can also admit a call without taking a trial slot (see
- * `Machine.admitWithoutSlot`): a caller may then skip the mask that admission otherwise needs.
+ * Admission without a trial slot (see `Machine.admitWithoutSlot`), which lets a caller skip the mask that admission
+ * otherwise needs.
  *
  * @internal
  */
-export interface LocalStore extends Store.CircuitStore {
-  readonly admitWithoutSlot: (key: string) => Effect.Effect<Machine.Step<Machine.Admission> | undefined>
-}
+export type AdmitWithoutSlot = (key: string) => Effect.Effect<Machine.Step<Machine.Admission> | undefined>
 
-/** @internal */
-export const isLocal = (store: Store.CircuitStore): store is LocalStore => "admitWithoutSlot" in store
+// Kept apart from the store objects, so that a store that wraps a memory store, even by spreading its fields, never
+// has admissions bypass its own `apply`.
+const admissionsWithoutSlot = new WeakMap<Store.CircuitStore, AdmitWithoutSlot>()
+
+/**
+ * Returns the admission without a trial slot of a store made here, or `undefined` for any other store.
+ *
+ * @internal
+ */
+export const admitWithoutSlotOf = (store: Store.CircuitStore): AdmitWithoutSlot | undefined =>
+  admissionsWithoutSlot.get(store)
+
+const register = (store: Store.CircuitStore, admit: AdmitWithoutSlot): Store.CircuitStore => {
+  admissionsWithoutSlot.set(store, admit)
+  return store
+}
 
 // Stands for `Machine.admitWithoutSlot` where an operation is expected.
 const withoutSlot = { _tag: "AdmitWithoutSlot" } as const
@@ -173,7 +190,7 @@ const timeFor = (
  *
  * @internal
  */
-export const makeSingle = (context: Store.StoreContext): Effect.Effect<LocalStore> =>
+export const makeSingle = (context: Store.StoreContext): Effect.Effect<Store.CircuitStore> =>
   Effect.map(Ref.make<Machine.MachineState>(context.policy.initial), (ref) => {
     // One effect for every admission, since a single breaker has one circuit. Admission without a slot leaves the
     // state as it is.
@@ -181,17 +198,17 @@ export const makeSingle = (context: Store.StoreContext): Effect.Effect<LocalStor
       Machine.admitWithoutSlot(state, timeFor(context, state, withoutSlot)),
       state
     ])
-    return {
+    const store: Store.CircuitStore = {
       apply: (_key, operation, onTransition) =>
         Ref.modify(ref, (state) => {
           const step = Machine.applyOperation(state, operation, timeFor(context, state, operation), context.policy)
           if (step.transition !== undefined) onTransition(step.transition)
           return [step, step.state]
         }),
-      admitWithoutSlot: () => admission,
       snapshot: Effect.map(Ref.get(ref), (state) => [["", state] as const]),
       size: Effect.succeed(1)
     }
+    return register(store, () => admission)
   })
 
 // `admitWithoutSlot` never causes a transition.
@@ -256,25 +273,21 @@ const applyKeyed = (
  *
  * @internal
  */
-export const makeKeyed = (context: Store.StoreContext, limits: Store.MemoryLimits): Effect.Effect<LocalStore> =>
+export const makeKeyed = (context: Store.StoreContext, limits: Store.MemoryLimits): Effect.Effect<Store.CircuitStore> =>
   Effect.map(
     Ref.make<Circuits>({
       entries: new Map(),
       newest: undefined,
       origin: context.clock.unsafeCurrentTimeMillis(),
+      unitMillis: unitFor(limits),
       onDrop: context.onDrop
     }),
     (ref) => {
-      return {
+      const store: Store.CircuitStore = {
         apply: (key, operation, onTransition) =>
           Ref.modify(ref, (circuits) => {
             const step = applyKeyed(circuits, key, operation, context, limits, onTransition)!
             return [step, circuits]
-          }),
-        admitWithoutSlot: (key) =>
-          Ref.modify(ref, (circuits) => {
-            const step = applyKeyed(circuits, key, withoutSlot, context, limits, ignoreTransition)
-            return [step as Machine.Step<Machine.Admission> | undefined, circuits]
           }),
         snapshot: Effect.map(Ref.get(ref), (circuits) =>
           Array.from(circuits.entries, ([key, entry]) => [key, entry.state] as const)
@@ -287,5 +300,11 @@ export const makeKeyed = (context: Store.StoreContext, limits: Store.MemoryLimit
           return [circuits.entries.size, circuits]
         })
       }
+      return register(store, (key) =>
+        Ref.modify(ref, (circuits) => {
+          const step = applyKeyed(circuits, key, withoutSlot, context, limits, ignoreTransition)
+          return [step as Machine.Step<Machine.Admission> | undefined, circuits]
+        })
+      )
     }
   )
