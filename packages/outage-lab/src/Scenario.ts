@@ -387,6 +387,9 @@ const describeIssue = (input: unknown, issue: ParseResult.ArrayFormatterIssue): 
   }
 }
 
+// A file with many mistakes still gets a message of one readable line.
+const shownIssues = 3
+
 /**
  * Validates a parsed JSON value as a scenario. `source` names where the value came from, for the message.
  *
@@ -408,9 +411,10 @@ export const decode = (input: unknown, source: string): Either.Either<Scenario, 
   Schema.decodeUnknownEither(Scenario, { errors: "all", onExcessProperty: "error" })(input).pipe(
     Either.mapLeft((error) => {
       const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-      const first = issues[0]
-      const detail = first === undefined ? error.message : describeIssue(input, first)
-      const more = issues.length > 1 ? ` (and ${issues.length - 1} more problems)` : ""
+      const shown = issues.slice(0, shownIssues).map((issue) => describeIssue(input, issue))
+      const detail = shown.length === 0 ? error.message : shown.join("; ")
+      const hidden = issues.length - shown.length
+      const more = hidden === 0 ? "" : hidden === 1 ? " (and 1 more problem)" : ` (and ${hidden} more problems)`
       return new ScenarioError({ message: `Invalid scenario in ${source}: ${detail}${more}` })
     })
   )

@@ -102,10 +102,27 @@ describe("Scenario.decode", () => {
     expect(messageOf([1, 2])).toBe("Invalid scenario in test.json: the scenario is [1,2] but must be a JSON object")
   })
 
-  it("counts further problems", () => {
+  it("names several problems", () => {
     const input = withField(["seed"], -1) as Record<string, any>
     input.workers.count = 0
-    expect(messageOf(input)).toMatch(/^Invalid scenario in test\.json: .* \(and 1 more problems\)$/)
+
+    const message = messageOf(input)
+
+    expect(message).toMatch(/^Invalid scenario in test\.json: seed is -1 but .*; workers\.count is 0 but .*$/)
+    expect(message).not.toContain("more problem")
+  })
+
+  it("counts problems past three", () => {
+    const input = withField(["seed"], -1) as Record<string, any>
+    input.workers.count = 0
+    input.name = 5
+    input.extra = true
+    input.other = true
+
+    const message = messageOf(input)
+
+    expect(message.split("; ")).toHaveLength(3)
+    expect(message).toMatch(/ \(and 2 more problems\)$/)
   })
 })
 
