@@ -411,10 +411,12 @@ export const decode = (input: unknown, source: string): Either.Either<Scenario, 
   Schema.decodeUnknownEither(Scenario, { errors: "all", onExcessProperty: "error" })(input).pipe(
     Either.mapLeft((error) => {
       const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-      const shown = issues.slice(0, shownIssues).map((issue) => describeIssue(input, issue))
-      const detail = shown.length === 0 ? error.message : shown.join("; ")
-      const hidden = issues.length - shown.length
-      const more = hidden === 0 ? "" : hidden === 1 ? " (and 1 more problem)" : ` (and ${hidden} more problems)`
+      const described = issues.slice(0, shownIssues).map((issue) => describeIssue(input, issue))
+      const detail = described.length === 0 ? error.message : described.join("; ")
+      const hidden = issues.length - described.length
+      let more = ""
+      if (hidden === 1) more = " (and 1 more problem)"
+      if (hidden > 1) more = ` (and ${hidden} more problems)`
       return new ScenarioError({ message: `Invalid scenario in ${source}: ${detail}${more}` })
     })
   )
