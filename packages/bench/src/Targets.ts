@@ -2,7 +2,7 @@
  * The project's performance targets, checked against the rows of one run.
  */
 import { formatCount } from "./Config.js"
-import { indexRows, type Row, type Section } from "./Report.js"
+import { indexRows, type Row, type Section, times } from "./Report.js"
 import * as RowIds from "./RowIds.js"
 
 export interface TargetResult {
@@ -13,8 +13,6 @@ export interface TargetResult {
 }
 
 const ns = (row: Row): string => `${formatCount(Math.round(row.value))} ns`
-
-const times = (ratio: number): string => `${ratio.toFixed(2)}x`
 
 /** Names the cost of the Effect steps alone, when that row was measured, as the floor under a target's row. */
 const floor = (steps: Row | undefined, bare: Row): string =>

@@ -479,7 +479,7 @@ describe("outcomes", () => {
       // The cooldown ended on its timer, with no call and no read of the state.
       expect(yield* transitions.read).toEqual(["Closed->Open", "Open->HalfOpen"])
       expect((yield* logs.read).map((log) => log.message)).toContain(
-        "Circuit breaker opened after 1 consecutive failures; rejecting calls for 30s"
+        "Circuit breaker opened after 1 consecutive failure; rejecting calls for 30s"
       )
     })
   )

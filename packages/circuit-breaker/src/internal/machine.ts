@@ -297,7 +297,8 @@ const describeWindow = (spec: Window.WindowSpec): string =>
 const tripReason = (trip: Trip, consecutiveFailures: number, totals: Window.Totals | undefined): string | undefined => {
   switch (trip._tag) {
     case "ConsecutiveFailures":
-      return consecutiveFailures >= trip.threshold ? `${consecutiveFailures} consecutive failures` : undefined
+      if (consecutiveFailures < trip.threshold) return undefined
+      return consecutiveFailures === 1 ? "1 consecutive failure" : `${consecutiveFailures} consecutive failures`
 
     case "FailureRate": {
       if (totals === undefined || totals.calls < trip.minimumCalls) return undefined

@@ -270,7 +270,7 @@ end
 
 local function tripReason(trip, cf, w)
   if trip.kind == "C" then
-    if cf >= trip.threshold then return str(cf) .. " consecutive failures" end
+    if cf >= trip.threshold then return cf == 1 and "1 consecutive failure" or str(cf) .. " consecutive failures" end
     return nil
   end
   if w == nil or w.calls < trip.minimumCalls then return nil end
