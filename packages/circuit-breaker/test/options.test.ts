@@ -78,7 +78,9 @@ describe("options", () => {
       { ...valid, successThreshold: null },
       "successThreshold: expected an integer of at least 1, got null"
     ],
-    ["options null", null, "expected an object with failureThreshold (or policy) and cooldown, got null"]
+    ["options null", null, "expected an object with failureThreshold (or policy) and cooldown, got null"],
+    ["durationMetric string", { ...valid, durationMetric: "yes" }, 'durationMetric: expected true or false, got "yes"'],
+    ["durationMetric number", { ...valid, durationMetric: 1 }, "durationMetric: expected true or false, got 1"]
   ]
 
   for (const [title, options, message] of cases) {
