@@ -45,7 +45,7 @@ const formatValue = (row: Row): string => {
 }
 
 /** Formats a ratio as the table and the targets print it, such as `1.91x` or `10.5x`. */
-export const times = (ratio: number): string => {
+export const ratioText = (ratio: number): string => {
   // Two significant digits at least, so that a ratio far below 1 does not print as 0.00x.
   if (ratio < 0.1) return `${ratio.toPrecision(2)}x`
   return `${ratio.toFixed(ratio < 10 ? 2 : 1)}x`
@@ -54,7 +54,7 @@ export const times = (ratio: number): string => {
 const formatRatio = (row: Row, rows: ReadonlyMap<string, Row>, baselineIds: ReadonlySet<string>): string => {
   if (row.baseline === undefined) return baselineIds.has(row.id) ? "baseline" : ""
   const ratio = ratioOf(row, rows)
-  return ratio === undefined ? "n/a" : times(ratio)
+  return ratio === undefined ? "n/a" : ratioText(ratio)
 }
 
 /** Renders the sections as a plain-text table: row, median figure, ratio, and the baseline the ratio divides by. */

@@ -2,7 +2,7 @@
  * The project's performance targets, checked against the rows of one run.
  */
 import { formatCount } from "./Config.js"
-import { indexRows, type Row, type Section, times } from "./Report.js"
+import { indexRows, type Row, ratioText, type Section } from "./Report.js"
 import * as RowIds from "./RowIds.js"
 
 export interface TargetResult {
@@ -16,7 +16,7 @@ const ns = (row: Row): string => `${formatCount(Math.round(row.value))} ns`
 
 /** Names the cost of the Effect steps alone, when that row was measured, as the floor under a target's row. */
 const floor = (steps: Row | undefined, bare: Row): string =>
-  steps === undefined ? "" : `; its Effect steps alone cost ${ns(steps)}, ${times(steps.value / bare.value)}`
+  steps === undefined ? "" : `; its Effect steps alone cost ${ns(steps)}, ${ratioText(steps.value / bare.value)}`
 
 const notMeasured = (target: string): TargetResult => ({
   target,
@@ -35,7 +35,7 @@ const syncOverhead = (rows: ReadonlyMap<string, Row>): TargetResult => {
     target,
     met: ratio <= 1.5,
     detail:
-      `protect(Effect.succeed) ${ns(protect)} per call is ${times(ratio)} the bare step's ${ns(bare)} (limit 1.50x)` +
+      `protect(Effect.succeed) ${ns(protect)} per call is ${ratioText(ratio)} the bare step's ${ns(bare)} (limit 1.50x)` +
       floor(rows.get(RowIds.closedSteps), bare)
   }
 }
@@ -73,7 +73,7 @@ const rejection = (rows: ReadonlyMap<string, Row>): TargetResult => {
     target,
     met: ratio <= 2,
     detail:
-      `a rejection costs ${ns(rejected)}, ${times(ratio)} the bare Effect.fail's ${ns(bare)} (limit 2.00x)` +
+      `a rejection costs ${ns(rejected)}, ${ratioText(ratio)} the bare Effect.fail's ${ns(bare)} (limit 2.00x)` +
       floor(rows.get(RowIds.rejectionSteps), bare)
   }
 }

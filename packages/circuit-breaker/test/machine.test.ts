@@ -202,7 +202,7 @@ describe("machine", () => {
             let operation: Machine.Operation
             switch (current._tag) {
               case "Admit": {
-                const withoutSlot = check(Machine.usesTime(state, { _tag: "AdmitWithoutSlot" }), (time) => {
+                const withoutSlot = check(Machine.usesTime(state, Machine.admitWithoutSlotOperation), (time) => {
                   const step = Machine.admitWithoutSlot(state, time)
                   return step ?? { state, result: undefined, transition: undefined }
                 })

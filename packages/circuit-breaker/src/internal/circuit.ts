@@ -420,13 +420,12 @@ const runAdmitted = <A, E, R>(
   // Unmasked, the handlers run interruptibly, so a record that may open the circuit is made uninterruptible: the
   // step that opens it and the one that schedules the cooldown's end must both run. A success under a policy without
   // windows cannot open a Closed circuit, and skips that cost.
-  const settle =
-    restore === undefined
-      ? <B, F>(exit: Exit.Exit<B, F>) => {
-          const recorded = record(shared, circuit, generation, startedAt, exit)
-          return Exit.isSuccess(exit) && !shared.successMayTransition ? recorded : Effect.uninterruptible(recorded)
-        }
-      : <B, F>(exit: Exit.Exit<B, F>) => record(shared, circuit, generation, startedAt, exit)
+  const unmasked = restore === undefined
+  const settle = <B, F>(exit: Exit.Exit<B, F>) => {
+    const recorded = record(shared, circuit, generation, startedAt, exit)
+    const mayOpen = Exit.isFailure(exit) || shared.successMayTransition
+    return unmasked && mayOpen ? Effect.uninterruptible(recorded) : recorded
+  }
   // One handler pair for success and failure: `Effect.onExit` would add a second mask.
   const run = Effect.matchCauseEffect(restore === undefined ? timed : restore(timed), {
     onFailure: (cause) => settle(Exit.failCause(cause)),

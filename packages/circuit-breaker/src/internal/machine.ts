@@ -519,14 +519,19 @@ export const applyOperation = (
   }
 }
 
+/** The stand-in for {@link admitWithoutSlot} where a store or {@link usesTime} expects an operation. */
+export interface AdmitWithoutSlotOperation {
+  readonly _tag: "AdmitWithoutSlot"
+}
+
+/** The one {@link AdmitWithoutSlotOperation} value. */
+export const admitWithoutSlotOperation: AdmitWithoutSlotOperation = { _tag: "AdmitWithoutSlot" }
+
 /**
  * Whether applying `operation` to `state` reads `now`. Where it does not, a store may skip reading its clock: the
  * result is then the same for every `now`, which the machine's tests check on random sequences.
  */
-export const usesTime = (
-  state: MachineState,
-  operation: Operation | { readonly _tag: "AdmitWithoutSlot" }
-): boolean => {
+export const usesTime = (state: MachineState, operation: Operation | AdmitWithoutSlotOperation): boolean => {
   switch (operation._tag) {
     case "Admit":
     case "AdmitWithoutSlot":

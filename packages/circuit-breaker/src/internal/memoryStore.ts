@@ -170,9 +170,6 @@ const register = (store: Store.CircuitStore, admit: AdmitWithoutSlot): Store.Cir
   return store
 }
 
-// Stands for `Machine.admitWithoutSlot` where an operation is expected.
-const withoutSlot = { _tag: "AdmitWithoutSlot" } as const
-
 /**
  * Returns the time to apply `operation` at. Reading the clock costs tens of nanoseconds, a large share of a closed,
  * succeeding call, so it is skipped where the machine does not read the time. There the time is NaN, so that a rule
@@ -181,7 +178,7 @@ const withoutSlot = { _tag: "AdmitWithoutSlot" } as const
 const timeFor = (
   context: Store.StoreContext,
   state: Machine.MachineState,
-  operation: Machine.Operation | typeof withoutSlot
+  operation: Machine.Operation | Machine.AdmitWithoutSlotOperation
 ): number => (Machine.usesTime(state, operation) ? context.clock.unsafeCurrentTimeMillis() : Number.NaN)
 
 /**
@@ -195,7 +192,7 @@ export const makeSingle = (context: Store.StoreContext): Effect.Effect<Store.Cir
     // One effect for every admission, since a single breaker has one circuit. Admission without a slot leaves the
     // state as it is.
     const admission = Ref.modify(ref, (state) => [
-      Machine.admitWithoutSlot(state, timeFor(context, state, withoutSlot)),
+      Machine.admitWithoutSlot(state, timeFor(context, state, Machine.admitWithoutSlotOperation)),
       state
     ])
     const store: Store.CircuitStore = {
@@ -221,7 +218,7 @@ const ignoreTransition = (): void => {}
 const applyKeyed = (
   circuits: Circuits,
   key: string,
-  operation: Machine.Operation | typeof withoutSlot,
+  operation: Machine.Operation | Machine.AdmitWithoutSlotOperation,
   context: Store.StoreContext,
   limits: Store.MemoryLimits,
   onTransition: (transition: Machine.MachineTransition) => void
@@ -302,7 +299,7 @@ export const makeKeyed = (context: Store.StoreContext, limits: Store.MemoryLimit
       }
       return register(store, (key) =>
         Ref.modify(ref, (circuits) => {
-          const step = applyKeyed(circuits, key, withoutSlot, context, limits, ignoreTransition)
+          const step = applyKeyed(circuits, key, Machine.admitWithoutSlotOperation, context, limits, ignoreTransition)
           return [step as Machine.Step<Machine.Admission> | undefined, circuits]
         })
       )
